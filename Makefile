@@ -1,0 +1,40 @@
+# cosinter — set-up and checks. Every target creates .venv on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEMO_CASE := cases/demo_ncm104_llto.toml
+
+.PHONY: install demo test test-slow lint docs bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)
+	$(BIN)/cosinter run $(DEMO_CASE) -o results/demo_ncm104_llto
+	@echo "Results in results/demo_ncm104_llto (open fields.pvd in ParaView)"
+
+lint: $(STAMP)
+	$(BIN)/ruff check cosinter tests bench docs/conf.py
+	$(BIN)/ruff format --check cosinter tests bench docs/conf.py
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -m "not slow" -q
+
+test-slow: $(STAMP)
+	$(BIN)/python -m pytest -m slow -q
+
+docs: $(STAMP)
+	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+bench: $(STAMP)
+	$(BIN)/python bench/reference_1d.py
+
+clean:
+	rm -rf $(VENV) docs/_build results .pytest_cache .mypy_cache .ruff_cache

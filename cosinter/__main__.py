@@ -1,0 +1,5 @@
+"""``python -m cosinter``."""
+
+from cosinter.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,694 @@
+"""Case files: TOML -> validated :class:`Case` holding SI floats.
+
+A case file is TOML. Every dimensional value is a string with units (``"50 nm"``)
+or a bare number meaning SI; :mod:`cosinter.units` converts at load time, so every
+field of a validated :class:`Case` is SI. Unknown keys are rejected with a
+suggestion for the nearest valid name. ``--set KEY=VALUE`` overrides are applied
+to the raw TOML data by dotted path (``layers.0.thickness=40 nm``) and validated
+with the file.
+
+Errors are :class:`~cosinter.errors.CaseError` naming the file, the dotted key
+path, the line where TOML shows it, and what was expected.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+import tomllib
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    ValidationError,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from cosinter.errors import CaseError
+from cosinter.units import UnitParseError, to_si
+
+# --------------------------------------------------------------------------- quantities
+
+
+def _quantity(kind: str) -> Callable[[Any], Any]:
+    def convert(value: Any) -> Any:
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            try:
+                return to_si(value, kind)
+            except UnitParseError as exc:
+                raise PydanticCustomError("quantity", str(exc)) from None
+        return value  # let pydantic report the wrong type
+
+    return convert
+
+
+def _unit_field(kind: str, unit: str) -> Any:
+    return BeforeValidator(_quantity(kind)), Field(json_schema_extra={"unit": unit})
+
+
+Length = Annotated[float, *_unit_field("length", "m")]
+Time = Annotated[float, *_unit_field("time", "s")]
+Temperature = Annotated[float, *_unit_field("temperature", "K")]
+TemperatureDifference = Annotated[float, *_unit_field("temperature_difference", "K")]
+HeatingRate = Annotated[float, *_unit_field("heating_rate", "K/s")]
+Diffusivity = Annotated[float, *_unit_field("diffusivity", "m^2/s")]
+Energy = Annotated[float, *_unit_field("energy", "J")]
+Concentration = Annotated[float, *_unit_field("concentration", "mol/m^3")]
+Angle = Annotated[float, *_unit_field("angle", "rad")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- [case], [mesh]
+
+
+class CaseInfo(_Strict):
+    """``[case]``: name and description of the run."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z0-9_.-]+$",
+        description="Run name: letters, digits and `_.-`; names the default output folder.",
+    )
+    description: str = Field("", description="Free text, copied to run.json.")
+
+
+class MeshSpec(_Strict):
+    """``[mesh]``: the grid. x is the stack normal; y, z lie in the interfaces."""
+
+    dimension: Literal[1, 2, 3] = Field(1, description="1, 2 or 3 dimensions.")
+    cell_size: Length = Field(
+        gt=0,
+        description="Cell size along x (m). Each layer gets an integer number of cells, "
+        "the size adjusted down so interfaces fall on cell faces.",
+    )
+    width: Length | None = Field(
+        None, gt=0, description="Lateral extent along y (and z in 3D) (m); 2D/3D only."
+    )
+    lateral_cell_size: Length | None = Field(
+        None, gt=0, description="Cell size along y and z (m); default: `cell_size`."
+    )
+    lateral: Literal["periodic", "no_flux"] = Field(
+        "periodic", description="Lateral boundaries in 2D/3D: periodic or no flux."
+    )
+
+    @model_validator(mode="after")
+    def _lateral_needs_width(self) -> MeshSpec:
+        if self.dimension > 1 and self.width is None:
+            raise ValueError(f"a {self.dimension}D mesh needs `width` (e.g. width = '20 nm')")
+        if self.dimension == 1 and (self.width is not None or self.lateral_cell_size is not None):
+            raise ValueError("`width` and `lateral_cell_size` apply to 2D/3D meshes only")
+        return self
+
+
+# --------------------------------------------------------------------------- materials
+
+
+def _principal(kind: str) -> Callable[[Any], Any]:
+    """Scalar, ``{a, b, c}`` or ``{ab, c}`` -> (a, b, c) in SI."""
+    scalar = _quantity(kind)
+
+    def convert(value: Any) -> Any:
+        if isinstance(value, dict):
+            keys = set(value)
+            if keys == {"ab", "c"}:
+                ab, c = scalar(value["ab"]), scalar(value["c"])
+                return (ab, ab, c)
+            if keys == {"a", "b", "c"}:
+                return tuple(scalar(value[k]) for k in ("a", "b", "c"))
+            raise PydanticCustomError(
+                "principal",
+                "expected a scalar or a table of principal values {{ a, b, c }} or {{ ab, c }}, "
+                "got keys {keys}",
+                {"keys": sorted(keys)},
+            )
+        v = scalar(value)
+        return (v, v, v)
+
+    return convert
+
+
+Principal3 = tuple[float, float, float]
+PrincipalDiffusivity = Annotated[
+    Principal3,
+    BeforeValidator(_principal("diffusivity")),
+    Field(json_schema_extra={"unit": "m^2/s"}),
+]
+PrincipalEnergy = Annotated[
+    Principal3, BeforeValidator(_principal("energy")), Field(json_schema_extra={"unit": "J"})
+]
+
+
+class LatticeSpec(_Strict):
+    """``lattice``: crystal system and cell lengths (m); b and c default to a."""
+
+    system: Literal["cubic", "tetragonal", "hexagonal", "orthorhombic"] = Field(
+        description="Crystal system (hexagonal: gamma = 120 deg, others orthogonal)."
+    )
+    a: Length = Field(gt=0, description="Lattice parameter a (m).")
+    b: Length | None = Field(None, gt=0, description="Lattice parameter b (m); default a.")
+    c: Length | None = Field(None, gt=0, description="Lattice parameter c (m); default a.")
+
+
+class SpeciesInMaterial(_Strict):
+    """``[materials.NAME.species.SP]``: parameters of species SP in this material."""
+
+    initial: Concentration | None = Field(
+        None, ge=0, description="Initial concentration (mol/m^3); default 0."
+    )
+    sites: Concentration | None = Field(
+        None,
+        gt=0,
+        description="Site density (mol/m^3). Given: lattice gas, "
+        "mu = mu0 + kT ln(theta/(1-theta)). Omitted: ideal dilute, mu = mu0 + kT ln c.",
+    )
+    mu0: Energy | None = Field(
+        None, description="Reference chemical potential (J; write e.g. '-0.1 eV'); default 0."
+    )
+    D0: PrincipalDiffusivity | None = Field(
+        None,
+        description="Arrhenius prefactor (m^2/s): a scalar or principal values along the "
+        "crystal axes {a, b, c} or {ab, c}.",
+    )
+    Ea: PrincipalEnergy | None = Field(
+        None, description="Activation energy (J; write e.g. '0.85 eV'), scalar or principal."
+    )
+
+    @model_validator(mode="after")
+    def _sites_hold_initial(self) -> SpeciesInMaterial:
+        if self.sites is not None and self.initial is not None and self.initial >= self.sites:
+            raise ValueError(
+                f"`initial` ({self.initial:g} mol/m^3) must be below `sites` "
+                f"({self.sites:g} mol/m^3): a full lattice gas has no chemical potential"
+            )
+        if self.D0 is not None and min(self.D0) < 0:
+            raise ValueError("D0 must not be negative")
+        return self
+
+
+class MaterialSpec(_Strict):
+    """``[materials.NAME]``: an inline material, or an override of ``base``."""
+
+    base: str | None = Field(
+        None, description="Library entry or other case material this one starts from."
+    )
+    description: str = Field("", description="Free text.")
+    lattice: LatticeSpec | None = Field(None, description="Crystal lattice.")
+    relative_permittivity: float | None = Field(
+        None, gt=0, description="Relative permittivity eps_r (dimensionless)."
+    )
+    species: dict[str, SpeciesInMaterial] = Field(
+        default_factory=dict, description="Per-species parameters."
+    )
+    sources: dict[str, str] = Field(
+        default_factory=dict,
+        description="Citation per key path (e.g. 'species.Li.D0'); required in the library.",
+    )
+
+
+# --------------------------------------------------------------------------- layers
+
+
+class Orientation(_Strict):
+    """``orientation``: the crystal plane in the interface, or Bunge Euler angles.
+
+    ``{ plane = [h, k, l] }`` or ``[h, k, i, l]``: the plane normal maps to +x; the
+    projection of the crystal c axis on the interface plane maps to +z (crystal a
+    to +y when the plane is (00l)); ``in_plane`` then rotates about x.
+    ``{ euler = [phi1, Phi, phi2] }``: Bunge ZXZ, the crystal -> lab rotation is
+    g^T with g = Rz(phi2) Rx(Phi) Rz(phi1).
+    """
+
+    plane: list[int] | None = Field(
+        None, description="Miller [h, k, l] or Miller-Bravais [h, k, i, l] indices."
+    )
+    in_plane: Angle = Field(0.0, description="Rotation about the stack normal x (rad).")
+    euler: list[Angle] | None = Field(
+        None, description="Bunge Euler angles [phi1, Phi, phi2] (rad; write '30 deg')."
+    )
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> Orientation:
+        if (self.plane is None) == (self.euler is None):
+            raise ValueError("give exactly one of `plane` or `euler`")
+        if self.plane is not None and len(self.plane) not in (3, 4):
+            raise ValueError("`plane` takes 3 (Miller) or 4 (Miller-Bravais) indices")
+        if self.euler is not None and len(self.euler) != 3:
+            raise ValueError("`euler` takes 3 angles [phi1, Phi, phi2]")
+        if self.euler is not None and self.in_plane != 0.0:
+            raise ValueError("`in_plane` applies to `plane` orientations only")
+        return self
+
+
+class LayerSpec(_Strict):
+    """``[[layers]]``: one layer of the stack, in order along +x."""
+
+    material: str = Field(description="Name of a case material or a library entry.")
+    thickness: Length = Field(gt=0, description="Layer thickness along x (m).")
+    orientation: Orientation | None = Field(
+        None, description="Crystal orientation; default: crystal axes = lab axes."
+    )
+
+
+class SpeciesSpec(_Strict):
+    """``[species.NAME]``: a solved species."""
+
+    charge: int = Field(0, description="Charge number z (integer).")
+    description: str = Field("", description="Free text.")
+
+
+# --------------------------------------------------------------------------- temperature
+
+
+class RampStep(_Strict):
+    """``{ ramp = "10 K/min", to = "850 degC" }``: heat or cool at |ramp| to ``to``."""
+
+    ramp: HeatingRate = Field(gt=0, description="Rate magnitude (K/s); the sign comes from `to`.")
+    to: Temperature = Field(gt=0, description="Target temperature (K).")
+
+
+class HoldStep(_Strict):
+    """``{ hold = "1 h" }``: constant temperature."""
+
+    hold: Time = Field(ge=0, description="Duration (s).")
+
+
+class Staircase(_Strict):
+    """``staircase``: ramp by ``step`` at ``rate``, hold ``hold``, repeat up to ``to``."""
+
+    to: Temperature = Field(gt=0, description="Final temperature (K).")
+    step: TemperatureDifference = Field(gt=0, description="Temperature increment (K).")
+    rate: HeatingRate = Field(gt=0, description="Ramp rate between holds (K/s).")
+    hold: Time = Field(ge=0, description="Hold after each increment (s).")
+
+
+class StaircaseStep(_Strict):
+    """``{ staircase = { to, step, rate, hold } }``: the in situ XRD protocol."""
+
+    staircase: Staircase
+
+
+def _step_kind(value: Any) -> str | None:
+    if isinstance(value, dict):
+        for key in ("ramp", "hold", "staircase"):
+            if key in value:
+                return key
+        return None
+    return type(value).__name__.removesuffix("Step").lower() or None
+
+
+Step = Annotated[
+    Annotated[RampStep, Tag("ramp")]
+    | Annotated[HoldStep, Tag("hold")]
+    | Annotated[StaircaseStep, Tag("staircase")],
+    Discriminator(
+        _step_kind,
+        custom_error_type="step_kind",
+        custom_error_message="each step is one of { ramp, to }, { hold } or { staircase = {...} }",
+    ),
+]
+
+
+class TemperatureSpec(_Strict):
+    """``[temperature]``: the heating program."""
+
+    initial: Temperature = Field(298.15, gt=0, description="Start temperature (K).")
+    steps: list[Step] = Field(
+        min_length=1, description="Program steps in order: ramp, hold or staircase."
+    )
+
+
+# --------------------------------------------------------------------------- boundaries, output
+
+
+class BoundarySpec(_Strict):
+    """``[boundaries.left]`` / ``[boundaries.right]``: no flux unless ``fixed``."""
+
+    fixed: dict[str, Concentration] = Field(
+        default_factory=dict, description="Fixed concentrations (mol/m^3) per species."
+    )
+
+
+class BoundariesSpec(_Strict):
+    """``[boundaries]``: the two x ends of the stack."""
+
+    left: BoundarySpec = Field(default_factory=BoundarySpec, description="x = 0 end.")
+    right: BoundarySpec = Field(default_factory=BoundarySpec, description="x = L end.")
+
+
+class OutputSpec(_Strict):
+    """``[output]``: where and when frames are written (the final state always is)."""
+
+    directory: str | None = Field(
+        None, description="Output folder; default `results/<case name>` (relative to CWD)."
+    )
+    every: Time | None = Field(
+        None, gt=0, description="A frame every this much simulated time (s)."
+    )
+    at_temperatures: list[Temperature] = Field(
+        default_factory=list, description="Frames when the program first reaches each T (K)."
+    )
+    at_step_ends: bool = Field(False, description="A frame at the end of every program step.")
+    penetration_threshold: float = Field(
+        0.01,
+        gt=0,
+        lt=1,
+        description="Penetration depth threshold, as a fraction of the species' largest "
+        "initial concentration in the stack (dimensionless).",
+    )
+
+
+class SolverSpec(_Strict):
+    """``[solver]``: time-step control."""
+
+    rtol: float = Field(1e-3, gt=0, lt=1, description="Relative local error per step.")
+    max_temperature_change: TemperatureDifference = Field(
+        5.0, gt=0, description="Largest temperature change in one step (K)."
+    )
+    dt_max: Time | None = Field(None, gt=0, description="Largest time step (s); default none.")
+    dt_initial: Time = Field(1e-3, gt=0, description="First trial step (s).")
+    dt_min: Time = Field(1e-12, gt=0, description="Below this step the run fails (s).")
+    max_sweeps: int = Field(
+        30, ge=1, description="Nonlinear sweeps per step before the step is rejected."
+    )
+
+
+# --------------------------------------------------------------------------- the case
+
+
+class Case(_Strict):
+    """A validated case: every dimensional field in SI."""
+
+    case: CaseInfo
+    mesh: MeshSpec
+    materials: dict[str, MaterialSpec] = Field(
+        default_factory=dict, description="Inline materials and overrides of library entries."
+    )
+    layers: list[LayerSpec] = Field(min_length=1, description="The stack, in order along +x.")
+    species: dict[str, SpeciesSpec] = Field(min_length=1, description="Solved species.")
+    temperature: TemperatureSpec
+    boundaries: BoundariesSpec = Field(default_factory=BoundariesSpec)
+    output: OutputSpec = Field(default_factory=OutputSpec)
+    solver: SolverSpec = Field(default_factory=SolverSpec)
+
+    @model_validator(mode="after")
+    def _fixed_species_are_solved(self) -> Case:
+        for side in ("left", "right"):
+            for sp in getattr(self.boundaries, side).fixed:
+                if sp not in self.species:
+                    raise PydanticCustomError(
+                        "unknown_species",
+                        "boundaries.{side}.fixed names species '{sp}', which is not in "
+                        "[species] ({known})",
+                        {"side": side, "sp": sp, "known": ", ".join(self.species)},
+                    )
+        return self
+
+    def output_directory(self) -> Path:
+        """The output folder: ``[output] directory`` or ``results/<case name>``."""
+        if self.output.directory:
+            return Path(self.output.directory)
+        return Path("results") / self.case.name
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def load_case(path: str | Path, overrides: Sequence[str] = ()) -> tuple[Case, dict[str, Any]]:
+    """Read, override and validate a case file.
+
+    Parameters
+    ----------
+    path
+        The TOML case file.
+    overrides
+        ``KEY=VALUE`` strings; KEY is a dotted path into the file (list indices as
+        numbers), VALUE a TOML value or a bare string (``"40 nm"``).
+
+    Returns
+    -------
+    case, raw
+        The validated case and the raw (overridden) TOML data, for run.json.
+
+    Raises
+    ------
+    CaseError
+        Unreadable file, bad TOML, unknown key, wrong value; the message names the
+        file, key path and line.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise CaseError(f"cannot read the case file ({exc.strerror})", file=str(path)) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"line (\d+)", str(exc))
+        raise CaseError(
+            f"not valid TOML: {exc}",
+            file=str(path),
+            line=int(match.group(1)) if match else None,
+        ) from None
+    raw = apply_overrides(raw, overrides, file=str(path))
+    return validate_case(raw, file=str(path), text=text, overrides=overrides), raw
+
+
+def validate_case(
+    raw: dict[str, Any],
+    *,
+    file: str | None = None,
+    text: str | None = None,
+    overrides: Sequence[str] = (),
+) -> Case:
+    """Validate raw TOML data into a :class:`Case`, with file/key/line errors."""
+    try:
+        return Case.model_validate(raw)
+    except ValidationError as exc:
+        raise _case_error(exc, file=file, text=text, overrides=overrides) from None
+
+
+def _parse_override_value(text: str) -> Any:
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text.strip()
+
+
+def apply_overrides(
+    raw: dict[str, Any], overrides: Iterable[str], *, file: str | None = None
+) -> dict[str, Any]:
+    """Apply ``KEY=VALUE`` overrides to a copy of raw TOML data.
+
+    Every key of the path must exist except the last, which may be new (the schema
+    then decides whether it is allowed).
+    """
+    data = copy.deepcopy(raw)
+    for item in overrides:
+        if "=" not in item:
+            raise CaseError(f"--set expects KEY=VALUE, got {item!r}", file=file)
+        key, value = item.split("=", 1)
+        key = key.strip()
+        parts = key.split(".")
+        node: Any = data
+        for depth, part in enumerate(parts):
+            last = depth == len(parts) - 1
+            where = ".".join(parts[: depth + 1])
+            if isinstance(node, list):
+                if not part.lstrip("-").isdigit() or not -len(node) <= int(part) < len(node):
+                    raise CaseError(
+                        f"--set {key}: '{part}' is not an index of a list of {len(node)}",
+                        file=file,
+                        key=where,
+                    )
+                if last:
+                    node[int(part)] = _parse_override_value(value)
+                else:
+                    node = node[int(part)]
+            elif isinstance(node, dict):
+                if last:
+                    node[part] = _parse_override_value(value)
+                elif part in node:
+                    node = node[part]
+                else:
+                    hint = _suggest(part, node.keys())
+                    raise CaseError(
+                        f"--set {key}: no key '{part}' here{hint}", file=file, key=where
+                    )
+            else:
+                raise CaseError(
+                    f"--set {key}: '{'.'.join(parts[:depth])}' is a value, not a table",
+                    file=file,
+                    key=where,
+                )
+    return data
+
+
+def _suggest(name: str, candidates: Iterable[str]) -> str:
+    close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
+    """The pydantic model that owns the last key of ``loc`` (for name suggestions)."""
+    import typing
+
+    model: Any = Case
+    skip_next = False  # the next part is a dict key or list index, not a field
+    for part in loc[:-1]:
+        if skip_next or isinstance(part, int):
+            skip_next = False
+            continue
+        fields = getattr(model, "model_fields", None)
+        if fields is None or part not in fields:
+            return None
+        annotation = fields[part].annotation
+        if typing.get_origin(annotation) in (dict, list):
+            skip_next = typing.get_origin(annotation) is dict
+            annotation = typing.get_args(annotation)[-1]
+        model = _inner_model(annotation)
+        if model is None and part == "steps":
+            model = {"ramp": RampStep, "hold": HoldStep, "staircase": StaircaseStep}
+    if isinstance(model, dict):  # a temperature step: pick the member by its keys
+        return None
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _inner_model(annotation: Any) -> Any:
+    """The first BaseModel inside an annotation (through Optional/Annotated)."""
+    import typing
+
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _clean_loc(loc: Sequence[str | int]) -> list[str | int]:
+    """Drop pydantic's union tags and validator names from an error location."""
+    out: list[str | int] = []
+    for i, part in enumerate(loc):
+        if part in ("ramp", "hold", "staircase") and i > 0 and isinstance(loc[i - 1], int):
+            prev = loc[i - 2] if i >= 2 else None
+            if prev == "steps":
+                # a Tag: keep it only if it is also a real key (the 'staircase' table)
+                if part == "staircase" and i + 1 < len(loc) and loc[i + 1] == "staircase":
+                    continue
+                if part != "staircase":
+                    continue
+        if isinstance(part, str) and ("[" in part or part.startswith("function-")):
+            continue
+        out.append(part)
+    return out
+
+
+def _case_error(
+    exc: ValidationError,
+    *,
+    file: str | None,
+    text: str | None,
+    overrides: Sequence[str],
+) -> CaseError:
+    err = exc.errors()[0]
+    loc = _clean_loc(err["loc"])
+    key = ".".join(str(p) for p in loc) or "(top level)"
+    if err["type"] == "extra_forbidden":
+        model = _model_at(loc)
+        allowed = list(model.model_fields) if model is not None else []
+        hint = _suggest(str(loc[-1]), allowed)
+        allowed_txt = f"; allowed here: {', '.join(allowed)}" if allowed else ""
+        message = f"unknown key '{loc[-1]}'{hint}{allowed_txt}"
+    elif err["type"] == "missing":
+        message = f"required key '{loc[-1]}' is missing"
+    else:
+        message = err["msg"]
+        if message.startswith("Value error, "):
+            message = message.removeprefix("Value error, ")
+        got = err.get("input")
+        if err["type"] not in ("quantity", "value_error") and not isinstance(got, dict | list):
+            message += f" (got {got!r})"
+    more = len(exc.errors()) - 1
+    if more:
+        message += f" [and {more} more problem{'s' if more > 1 else ''}]"
+    from_override = next(
+        (
+            o
+            for o in overrides
+            if o.split("=", 1)[0].strip() == key or key.startswith(o.split("=", 1)[0].strip() + ".")
+        ),
+        None,
+    )
+    if from_override:
+        message += f" [from --set {from_override}]"
+    line = locate_key(text, loc) if text is not None and not from_override else None
+    return CaseError(message, file=file, key=key, line=line)
+
+
+# --------------------------------------------------------------------------- line lookup
+
+_HEADER = re.compile(r"^\s*(\[\[?)\s*([^\]]+?)\s*\]\]?\s*(#.*)?$")
+_KEYLINE = re.compile(r"^\s*([A-Za-z0-9_\-\"'. ]+?)\s*=")
+
+
+def _split_key(key: str) -> list[str]:
+    return [p.strip().strip("\"'") for p in re.findall(r'"[^"]*"|\'[^\']*\'|[^.]+', key)]
+
+
+def locate_key(text: str, loc: Sequence[str | int]) -> int | None:
+    """1-based line of the deepest prefix of ``loc`` written in the TOML ``text``.
+
+    Handles ``[table]`` and ``[[array]]`` headers, dotted keys and keys inside
+    inline tables on the same line. Returns None if nothing matches.
+    """
+    target = [str(p) for p in loc]
+    best: tuple[int, int] | None = None  # (matched length, line)
+    current: list[str] = []
+    counters: dict[tuple[str, ...], int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.split("#", 1)[0] if '"' not in line else line
+        header = _HEADER.match(stripped)
+        paths: list[list[str]] = []
+        if header:
+            parts = _split_key(header.group(2))
+            if header.group(1) == "[[":
+                base = tuple(parts)
+                counters[base] = counters.get(base, -1) + 1
+                current = [*parts, str(counters[base])]
+            else:
+                # resolve array-of-table prefixes ([layers.orientation] after [[layers]])
+                resolved: list[str] = []
+                for part in parts:
+                    resolved.append(part)
+                    idx = counters.get(tuple(p for p in resolved if not p.isdigit()))
+                    if idx is not None:
+                        resolved.append(str(idx))
+                current = resolved
+            paths.append(current)
+        else:
+            keyline = _KEYLINE.match(stripped)
+            if keyline:
+                base_path = [*current, *_split_key(keyline.group(1))]
+                paths.append(base_path)
+                # keys inside an inline table: { plane = [...], in_plane = ... }
+                for inner in re.findall(r"[{,]\s*([A-Za-z0-9_\-\"']+)\s*=", stripped):
+                    paths.append([*base_path, inner.strip("\"'")])
+        for p in paths:
+            n = 0
+            while n < min(len(p), len(target)) and p[n] == target[n]:
+                n += 1
+            if n == len(p) and n > 0 and (best is None or n > best[0]):
+                best = (n, number)
+    return best[1] if best else None

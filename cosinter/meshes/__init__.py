@@ -1,0 +1,1 @@
+"""WHERE it is solved: geometry, no physics, no FiPy."""

@@ -1,0 +1,1 @@
+"""Physics and materials: what is solved (plain NumPy, no FiPy)."""

@@ -1,0 +1,118 @@
+"""Per-cell material properties: what the solver needs, as plain numpy arrays.
+
+Joins the geometry (which layer each cell is in), the resolved materials and the
+layer orientations into arrays indexed by cell. No FiPy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cosinter.models import crystal
+from cosinter.models.materials import Material
+from cosinter.models.transport import lab_tensors
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass(frozen=True)
+class SpeciesCellData:
+    """One species' parameters in every cell (SI).
+
+    ``sites`` is +inf where the species is ideal dilute.
+    """
+
+    name: str
+    charge: int
+    initial: FloatArray
+    sites: FloatArray
+    mu0: FloatArray
+    D0: FloatArray  # (n, 3)
+    Ea: FloatArray  # (n, 3)
+
+    def tensors(self, rotations: FloatArray, T: float) -> FloatArray:
+        """Lab-frame diffusion tensors (n, 3, 3) at temperature T."""
+        return lab_tensors(rotations, self.D0, self.Ea, T)
+
+
+@dataclass(frozen=True)
+class CellProperties:
+    """Everything per cell: layer, material, rotation, species data."""
+
+    layer: NDArray[np.int64]
+    material: NDArray[np.int64]
+    material_names: tuple[str, ...]
+    rotations: FloatArray  # (n, 3, 3) crystal -> lab
+    species: Mapping[str, SpeciesCellData]
+
+
+def layer_rotation(
+    material: Material,
+    plane: Sequence[int] | None,
+    in_plane: float,
+    euler: Sequence[float] | None,
+) -> FloatArray:
+    """Crystal -> lab rotation of a layer (identity when no orientation is given).
+
+    Raises
+    ------
+    ValueError
+        A plane orientation for a material without a lattice, or bad indices.
+    """
+    if euler is not None:
+        return crystal.rotation_from_euler(*euler)
+    if plane is not None:
+        if material.lattice is None:
+            raise ValueError(
+                f"material '{material.name}' has no lattice, so a plane orientation is "
+                "undefined; give `lattice` or use `euler`"
+            )
+        return crystal.rotation_from_plane(material.lattice, plane, in_plane)
+    return np.eye(3)
+
+
+def build_cell_properties(
+    cell_layer: NDArray[np.int64],
+    layer_materials: Sequence[Material],
+    layer_rotations: Sequence[FloatArray],
+    charges: Mapping[str, int],
+) -> CellProperties:
+    """Per-cell arrays from per-layer materials and rotations.
+
+    Parameters
+    ----------
+    cell_layer
+        Layer index of every cell.
+    layer_materials, layer_rotations
+        Per layer, in stack order.
+    charges
+        Solved species and their charge numbers.
+    """
+    names = tuple(dict.fromkeys(m.name for m in layer_materials))
+    material_of_layer = np.array([names.index(m.name) for m in layer_materials])
+    rotations = np.stack(layer_rotations)[cell_layer]
+    species: dict[str, SpeciesCellData] = {}
+    for sp, z in charges.items():
+        per_layer = [m.species[sp] for m in layer_materials]
+        initial = np.array([p.initial for p in per_layer])[cell_layer]
+        sites = np.array([p.sites if p.sites is not None else np.inf for p in per_layer])
+        species[sp] = SpeciesCellData(
+            name=sp,
+            charge=z,
+            initial=initial,
+            sites=sites[cell_layer],
+            mu0=np.array([p.mu0 for p in per_layer])[cell_layer],
+            D0=np.array([p.D0 for p in per_layer], dtype=float)[cell_layer],
+            Ea=np.array([p.Ea for p in per_layer], dtype=float)[cell_layer],
+        )
+    return CellProperties(
+        layer=cell_layer,
+        material=material_of_layer[cell_layer],
+        material_names=names,
+        rotations=rotations,
+        species=species,
+    )

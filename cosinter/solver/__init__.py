@@ -1,0 +1,1 @@
+"""HOW it is solved: the only package that imports FiPy."""

@@ -1,0 +1,370 @@
+"""Simulation: case -> materials -> geometry -> per-cell properties -> FiPy -> results.
+
+One explicit pipeline. :class:`Simulation` resolves and validates everything in
+its constructor (so a bad case fails before any output is touched); :meth:`run`
+steps the program and lets observers write frames, profiles, metrics and
+``run.json``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from cosinter.case import Case, HoldStep, RampStep, StaircaseStep
+from cosinter.errors import CaseError
+from cosinter.meshes.stack import StackGeometry
+from cosinter.models import thermal
+from cosinter.models.materials import Material, resolve_case_materials
+from cosinter.models.properties import CellProperties, build_cell_properties, layer_rotation
+from cosinter.results.metrics import frame_metrics, layer_inventories, metric_names
+from cosinter.results.writers import CsvTable, PvdSeries, write_json
+from cosinter.solver.equations import TransportSystem
+from cosinter.solver.stepping import StepControl, StepperState, run
+
+# --------------------------------------------------------------------------- resolving
+
+
+def build_program(case: Case) -> thermal.TemperatureProgram:
+    """The temperature program of a case (errors point at the step)."""
+    steps: list[thermal.Step] = []
+    for index, step in enumerate(case.temperature.steps):
+        try:
+            if isinstance(step, RampStep):
+                steps.append(thermal.Ramp(rate=step.ramp, to=step.to))
+            elif isinstance(step, HoldStep):
+                steps.append(thermal.Hold(duration=step.hold))
+            elif isinstance(step, StaircaseStep):
+                s = step.staircase
+                steps.append(thermal.Staircase(to=s.to, step=s.step, rate=s.rate, hold=s.hold))
+        except ValueError as exc:
+            raise CaseError(str(exc), key=f"temperature.steps.{index}") from None
+    return thermal.TemperatureProgram(case.temperature.initial, steps)
+
+
+def build_geometry(case: Case) -> StackGeometry:
+    """The stack grid of a case."""
+    m = case.mesh
+    return StackGeometry(
+        thicknesses=tuple(layer.thickness for layer in case.layers),
+        cell_size=m.cell_size,
+        dimension=m.dimension,
+        width=m.width or 0.0,
+        lateral_cell_size=(m.lateral_cell_size or m.cell_size) if m.dimension > 1 else 0.0,
+        periodic=m.lateral == "periodic",
+    )
+
+
+def layer_rotations(case: Case, materials: Mapping[str, Material]) -> list[np.ndarray]:
+    """Crystal -> lab rotation of every layer (errors point at the orientation)."""
+    out = []
+    for index, layer in enumerate(case.layers):
+        o = layer.orientation
+        try:
+            out.append(
+                layer_rotation(
+                    materials[layer.material],
+                    o.plane if o else None,
+                    o.in_plane if o else 0.0,
+                    o.euler if o else None,
+                )
+            )
+        except ValueError as exc:
+            raise CaseError(str(exc), key=f"layers.{index}.orientation") from None
+    return out
+
+
+def frame_times(case: Case, program: thermal.TemperatureProgram) -> list[float]:
+    """Output times from ``[output]`` (the start and end are added by the stepper)."""
+    out = case.output
+    times: list[float] = []
+    if out.every is not None:
+        times += list(np.arange(out.every, program.duration, out.every))
+    for index, T in enumerate(out.at_temperatures):
+        t = program.first_time_at(T)
+        if t is None:
+            raise CaseError(
+                f"the program never reaches {T:.2f} K ({T - 273.15:.1f} degC); it spans "
+                f"{program.initial:.2f}-{program.T_max:.2f} K",
+                key=f"output.at_temperatures.{index}",
+            )
+        times.append(t)
+    if out.at_step_ends:
+        times += list(program.step_end_times())
+    return sorted(times)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass
+class Result:
+    """What a finished run returns."""
+
+    directory: Path
+    metrics: dict[str, float]
+    stats: dict[str, float | int]
+    frames: int
+
+
+@dataclass
+class _Outputs:
+    """Observer writing frames, profiles, metrics and run.json."""
+
+    sim: Simulation
+    directory: Path
+    record: dict[str, Any]
+    series: PvdSeries = field(init=False)
+    profiles: CsvTable = field(init=False)
+    metrics: CsvTable = field(init=False)
+    initial_inventory: dict[str, np.ndarray] = field(init=False)
+    last_metrics: dict[str, float] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        sim = self.sim
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.series = PvdSeries(self.directory)
+        self.series.clear()
+        names = list(sim.case.species)
+        self.profiles = CsvTable(
+            self.directory / "profiles.csv", ["frame", "time_s", "T_K", "x_m", *names]
+        )
+        self.metric_columns = metric_names(names, len(sim.case.layers))
+        self.metrics = CsvTable(
+            self.directory / "metrics.csv",
+            [
+                "frame",
+                "time_s",
+                "T_K",
+                *self.metric_columns,
+                "steps_accepted",
+                "steps_rejected",
+                "wall_s",
+            ],
+        )
+        self.initial_inventory = {
+            sp: layer_inventories(sim.geometry, d.initial) for sp, d in sim.props.species.items()
+        }
+
+    def on_start(self, state: StepperState) -> None:
+        self.record["status"] = "running"
+        write_json(self.directory / "run.json", self.record)
+
+    def on_step(self, state: StepperState) -> None:
+        pass
+
+    def on_frame(self, state: StepperState) -> None:
+        sim, geometry = self.sim, self.sim.geometry
+        values = state.system.values()
+        faces = geometry.lateral_faces()
+        cell_data: dict[str, np.ndarray] = dict(values)
+        cell_data["material"] = sim.props.material.astype(np.int32)
+        cell_data["layer"] = sim.props.layer.astype(np.int32)
+        self.series.add_frame(
+            state.t,
+            state.T,
+            geometry.x_faces,
+            faces,
+            faces if geometry.dimension == 3 else None,
+            cell_data,
+        )
+        x = 0.5 * (geometry.x_faces[1:] + geometry.x_faces[:-1])
+        columns = [geometry.column_average(values[sp]) for sp in sim.case.species]
+        self.profiles.add_rows(
+            [state.frame, state.t, state.T, float(xi), *(float(c[i]) for c in columns)]
+            for i, xi in enumerate(x)
+        )
+        inflow = {n: s.boundary_inflow for n, s in state.system.species.items()}
+        m = frame_metrics(
+            geometry,
+            values,
+            {sp: d.initial for sp, d in sim.props.species.items()},
+            self.initial_inventory,
+            inflow,
+            sim.case.output.penetration_threshold,
+        )
+        self.last_metrics = m
+        st = state.stats
+        self.metrics.add_rows(
+            [
+                [
+                    state.frame,
+                    state.t,
+                    state.T,
+                    *(m[k] for k in self.metric_columns),
+                    st.accepted,
+                    st.rejected,
+                    st.wall_s,
+                ]
+            ]
+        )
+
+    def on_finish(self, state: StepperState, error: BaseException | None) -> None:
+        self.record["status"] = "completed" if error is None else "failed"
+        if error is not None:
+            self.record["error"] = f"{type(error).__name__}: {error}"
+        stats = state.stats.as_dict()
+        stats["frames"] = state.frame + 1
+        stats["max_inventory_correction"] = state.system.max_inventory_correction
+        stats["final_time_s"] = state.t
+        stats["final_T_K"] = state.T
+        self.record["solver_statistics"] = stats
+        write_json(self.directory / "run.json", self.record)
+
+
+class _Progress:
+    """A rich progress bar (simulated time, T, dt) when stdout is a terminal."""
+
+    def __init__(self, duration: float, enabled: bool) -> None:
+        from rich.console import Console
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+        self.console = Console()
+        self.enabled = enabled and self.console.is_terminal
+        self.duration = duration
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            TextColumn("t = {task.fields[t]}  T = {task.fields[T]}  dt = {task.fields[dt]}"),
+            TimeElapsedColumn(),
+            console=self.console,
+            disable=not self.enabled,
+        )
+        self.task = self.bar.add_task("simulating", total=duration, t="0 s", T="", dt="")
+
+    def on_start(self, state: StepperState) -> None:
+        self.bar.start()
+
+    def on_step(self, state: StepperState) -> None:
+        self.bar.update(
+            self.task,
+            completed=state.t,
+            t=f"{state.t:.4g} s",
+            T=f"{state.T - 273.15:.1f} degC",
+            dt=f"{state.dt:.3g} s",
+        )
+
+    def on_frame(self, state: StepperState) -> None:
+        pass
+
+    def on_finish(self, state: StepperState, error: BaseException | None) -> None:
+        self.bar.stop()
+
+
+# --------------------------------------------------------------------------- simulation
+
+
+def _versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for pkg in ("cosinter", "fipy", "numpy", "scipy", "pint", "pydantic", "meshio", "pyvista"):
+        try:
+            out[pkg] = metadata.version(pkg)
+        except metadata.PackageNotFoundError:
+            out[pkg] = "not installed"
+    return out
+
+
+class Simulation:
+    """A case resolved into a runnable simulation.
+
+    Parameters
+    ----------
+    case
+        A validated case.
+    raw
+        The raw TOML data (after overrides), recorded in run.json.
+    source
+        The case file path, for the record.
+    """
+
+    def __init__(self, case: Case, raw: Mapping[str, Any] | None = None, source: str | None = None):
+        self.case = case
+        self.raw = dict(raw) if raw is not None else case.model_dump(mode="json")
+        self.source = source
+        self.materials = resolve_case_materials(case)
+        self.program = build_program(case)
+        self.geometry = build_geometry(case)
+        self.rotations = layer_rotations(case, self.materials)
+        self.frame_times = frame_times(case, self.program)
+        self.props: CellProperties = build_cell_properties(
+            self.geometry.cell_layer,
+            [self.materials[layer.material] for layer in case.layers],
+            self.rotations,
+            {name: sp.charge for name, sp in case.species.items()},
+        )
+
+    def control(self) -> StepControl:
+        s = self.case.solver
+        return StepControl(
+            rtol=s.rtol,
+            max_temperature_change=s.max_temperature_change,
+            dt_initial=s.dt_initial,
+            dt_min=s.dt_min,
+            dt_max=s.dt_max,
+            max_sweeps=s.max_sweeps,
+        )
+
+    def record(self) -> dict[str, Any]:
+        """The run.json content (before solver statistics)."""
+        text = json.dumps(self.raw, sort_keys=True, default=str)
+        return {
+            "case_file": self.source,
+            "case": self.raw,
+            "case_sha256": hashlib.sha256(text.encode()).hexdigest(),
+            "resolved": self.case.model_dump(mode="json"),
+            "materials": {
+                name: {
+                    "base_chain": list(m.base_chain),
+                    "species": {
+                        sp: {
+                            "initial_mol_m3": p.initial,
+                            "sites_mol_m3": p.sites,
+                            "mu0_J": p.mu0,
+                            "D0_m2_s": list(p.D0),
+                            "Ea_J": list(p.Ea),
+                        }
+                        for sp, p in m.species.items()
+                    },
+                }
+                for name, m in self.materials.items()
+            },
+            "mesh": {
+                "cells": self.geometry.n_cells,
+                "shape": list(self.geometry.shape),
+                "dx_m": sorted({float(v) for v in np.round(self.geometry.dx, 18)}),
+            },
+            "program_segments": self.program.table(),
+            "versions": _versions(),
+            "command": sys.argv,
+        }
+
+    def run(self, directory: str | Path | None = None, progress: bool = True) -> Result:
+        """Run the program and write all outputs into ``directory``."""
+        out_dir = Path(directory) if directory is not None else self.case.output_directory()
+        system = TransportSystem(
+            self.geometry,
+            self.props,
+            {
+                "left": dict(self.case.boundaries.left.fixed),
+                "right": dict(self.case.boundaries.right.fixed),
+            },
+        )
+        outputs = _Outputs(self, out_dir, self.record())
+        observers: Sequence[Any] = (outputs, _Progress(self.program.duration, progress))
+        state = run(system, self.program, self.frame_times, self.control(), observers)
+        stats = state.stats.as_dict()
+        return Result(
+            directory=out_dir,
+            metrics=outputs.last_metrics,
+            stats=stats,
+            frames=state.frame + 1,
+        )

@@ -1,0 +1,238 @@
+r"""Error-controlled adaptive time stepping under a temperature program.
+
+Backward Euler with a predictor-based local error estimate. With the previous
+rate :math:`r_n = (c_n - c_{n-1})/\Delta t_{n-1}` and the predictor
+:math:`c^p = c_n + \Delta t\,r_n`, the local error of the implicit step is
+estimated as
+
+.. math::
+
+   e = \frac{\Delta t}{\Delta t + \Delta t_{n-1}}\,(c_{n+1} - c^p),\qquad
+   \mathrm{err} = \max_{i,\,\mathrm{cells}}
+       \frac{|e|}{\mathrm{rtol}\,\max(|c_{n+1}|,\ 10^{-2} c_{\mathrm{ref},i})}
+
+A step is accepted when err <= 1; the next step is scaled by
+:math:`0.9\,\mathrm{err}^{-1/2}` within [0.2, 2]. Steps never cross a program
+segment boundary or an output time, change T by at most
+``max_temperature_change``, and never exceed ``dt_max``. A step that does not
+converge, or leaves a negative concentration, is retried at a fifth of the size;
+below ``dt_min`` the run stops with :class:`~cosinter.errors.ConvergenceError`.
+
+Output is done by observers (:class:`Observer`), not inside the loop.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+
+from cosinter.errors import ConvergenceError
+from cosinter.models.thermal import TemperatureProgram
+from cosinter.solver.equations import TransportSystem
+
+FloatArray = NDArray[np.float64]
+
+
+@dataclass
+class StepStats:
+    """Counters of the stepper (cumulative)."""
+
+    accepted: int = 0
+    rejected: int = 0
+    sweeps: int = 0
+    dt_min_used: float = np.inf
+    dt_max_used: float = 0.0
+    wall_s: float = 0.0
+
+    def as_dict(self) -> dict[str, float | int]:
+        return {
+            "steps_accepted": self.accepted,
+            "steps_rejected": self.rejected,
+            "sweeps": self.sweeps,
+            "dt_min_s": self.dt_min_used if self.accepted else 0.0,
+            "dt_max_s": self.dt_max_used,
+            "wall_s": self.wall_s,
+        }
+
+
+@dataclass
+class StepperState:
+    """What observers see: time, temperature, step size, fields, counters."""
+
+    system: TransportSystem
+    program: TemperatureProgram
+    t: float = 0.0
+    T: float = 0.0
+    dt: float = 0.0
+    frame: int = -1
+    stats: StepStats = field(default_factory=StepStats)
+
+
+class Observer(Protocol):
+    """Receives the state at the start, after each accepted step, at frames, at the end."""
+
+    def on_start(self, state: StepperState) -> None: ...
+
+    def on_step(self, state: StepperState) -> None: ...
+
+    def on_frame(self, state: StepperState) -> None: ...
+
+    def on_finish(self, state: StepperState, error: BaseException | None) -> None: ...
+
+
+@dataclass(frozen=True)
+class StepControl:
+    """Step-size controls, SI."""
+
+    rtol: float
+    max_temperature_change: float
+    dt_initial: float
+    dt_min: float
+    dt_max: float | None = None
+    max_sweeps: int = 30
+
+
+def run(
+    system: TransportSystem,
+    program: TemperatureProgram,
+    frame_times: Sequence[float],
+    control: StepControl,
+    observers: Sequence[Observer] = (),
+) -> StepperState:
+    """Advance ``system`` through ``program``, calling observers.
+
+    Parameters
+    ----------
+    frame_times
+        Times (s) at which frames are taken; 0 and the program's end are added.
+
+    Raises
+    ------
+    ConvergenceError
+        A step failed at ``dt_min``. Observers' ``on_finish`` is called first,
+        so finished frames are on disk.
+    """
+    end = program.duration
+    frames = np.unique(
+        np.clip(np.concatenate([[0.0, end], np.asarray(frame_times, float)]), 0, end)
+    )
+    stops = np.unique(np.concatenate([frames, program.breakpoints]))
+    state = StepperState(system=system, program=program, T=program.temperature(0.0))
+    wall0 = time.perf_counter()
+    refs = {n: s.scale for n, s in system.species.items()}
+    error: BaseException | None = None
+    for obs in observers:
+        obs.on_start(state)
+    next_frame = 0
+    try:
+        system.update_coefficients(state.T)
+        if frames[0] == 0.0:
+            state.frame += 1
+            next_frame = 1
+            for obs in observers:
+                obs.on_frame(state)
+        dt = control.dt_initial
+        prev_dt: float | None = None
+        prev_rate: dict[str, FloatArray] | None = None
+        while state.t < end * (1 - 1e-15) and next_frame <= len(frames):
+            stop = float(
+                stops[np.searchsorted(stops, state.t * (1 + 1e-15) + 1e-300, side="right")]
+            )
+            dt = _limit(dt, state.t, stop, program, control)
+            before = system.values()
+            T_new = program.temperature(state.t + dt)
+            result = system.step(dt, T_new, control.max_sweeps, 1e-2 * control.rtol)
+            state.stats.sweeps += result.sweeps
+            err = np.inf
+            if result.converged:
+                after = system.values()
+                err = _error_norm(before, after, prev_rate, dt, prev_dt, control.rtol, refs)
+            if not result.converged or err > 1.0:
+                system.reject()
+                state.stats.rejected += 1
+                shrink = 0.2 if not result.converged else max(0.2, 0.9 / np.sqrt(err))
+                dt *= shrink
+                if dt < control.dt_min:
+                    what = (
+                        "negative concentration"
+                        if result.negative
+                        else "nonlinear sweeps did not converge"
+                        if not result.converged
+                        else "local error above rtol"
+                    )
+                    raise ConvergenceError(
+                        f"time step fell below dt_min = {control.dt_min:g} s ({what})",
+                        time_s=state.t,
+                        temperature_K=state.T,
+                        species=result.species,
+                    )
+                continue
+            system.accept(dt)
+            prev_rate = {n: (after[n] - before[n]) / dt for n in after}
+            prev_dt = dt
+            state.t = stop if abs(state.t + dt - stop) <= 1e-12 * max(stop, 1.0) else state.t + dt
+            state.T = T_new
+            state.dt = dt
+            st = state.stats
+            st.accepted += 1
+            st.dt_min_used = min(st.dt_min_used, dt)
+            st.dt_max_used = max(st.dt_max_used, dt)
+            st.wall_s = time.perf_counter() - wall0
+            for obs in observers:
+                obs.on_step(state)
+            if next_frame < len(frames) and state.t >= frames[next_frame] * (1 - 1e-12):
+                state.frame += 1
+                next_frame += 1
+                for obs in observers:
+                    obs.on_frame(state)
+            dt *= min(2.0, 0.9 / np.sqrt(err)) if err > 0 else 2.0
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        state.stats.wall_s = time.perf_counter() - wall0
+        for obs in observers:
+            obs.on_finish(state, error)
+    return state
+
+
+def _limit(dt: float, t: float, stop: float, program: TemperatureProgram, c: StepControl) -> float:
+    """Apply dt_max, the temperature-change bound and the next stop (no slivers)."""
+    if c.dt_max is not None:
+        dt = min(dt, c.dt_max)
+    rate = abs(program.rate_at(t))
+    if rate > 0:
+        dt = min(dt, c.max_temperature_change / rate)
+    remaining = stop - t
+    if dt >= remaining:
+        return remaining
+    if remaining < 1.5 * dt:
+        return 0.5 * remaining  # two even steps instead of a sliver
+    return dt
+
+
+def _error_norm(
+    before: dict[str, FloatArray],
+    after: dict[str, FloatArray],
+    prev_rate: dict[str, FloatArray] | None,
+    dt: float,
+    prev_dt: float | None,
+    rtol: float,
+    refs: dict[str, float],
+) -> float:
+    """Predictor-corrector estimate of backward Euler's local error (max norm)."""
+    worst = 0.0
+    for name, c_new in after.items():
+        c_old = before[name]
+        if prev_rate is None or prev_dt is None:
+            predicted, weight = c_old, 0.5
+        else:
+            predicted, weight = c_old + dt * prev_rate[name], dt / (dt + prev_dt)
+        scale = rtol * np.maximum(np.abs(c_new), 1e-2 * refs[name])
+        worst = max(worst, float(np.max(weight * np.abs(c_new - predicted) / scale)))
+    return worst
