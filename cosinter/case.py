@@ -17,7 +17,7 @@ import copy
 import difflib
 import re
 import tomllib
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -41,7 +41,13 @@ from cosinter.units import UnitParseError, to_si
 
 def _quantity(kind: str) -> Callable[[Any], Any]:
     def convert(value: Any) -> Any:
-        if isinstance(value, str | int | float) and not isinstance(value, bool):
+        if isinstance(value, bool):  # pydantic would read true as 1.0 (SI)
+            raise PydanticCustomError(
+                "quantity",
+                "expected a number or a string with units, got {value}",
+                {"value": str(value).lower()},
+            )
+        if isinstance(value, str | int | float):
             try:
                 return to_si(value, kind)
             except UnitParseError as exc:
@@ -128,7 +134,7 @@ def _principal(kind: str) -> Callable[[Any], Any]:
                 return tuple(scalar(value[k]) for k in ("a", "b", "c"))
             raise PydanticCustomError(
                 "principal",
-                "expected a scalar or a table of principal values {{ a, b, c }} or {{ ab, c }}, "
+                "expected a scalar or a table of principal values { a, b, c } or { ab, c }, "
                 "got keys {keys}",
                 {"keys": sorted(keys)},
             )
@@ -455,10 +461,12 @@ def load_case(path: str | Path, overrides: Sequence[str] = ()) -> tuple[Case, di
         raw = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         match = re.search(r"line (\d+)", str(exc))
+        line = int(match.group(1)) if match else None
         raise CaseError(
             f"not valid TOML: {exc}",
             file=str(path),
-            line=int(match.group(1)) if match else None,
+            key=key_at_line(text, line) if line else None,
+            line=line,
         ) from None
     raw = apply_overrides(raw, overrides, file=str(path))
     return validate_case(raw, file=str(path), text=text, overrides=overrides), raw
@@ -490,13 +498,13 @@ def apply_overrides(
 ) -> dict[str, Any]:
     """Apply ``KEY=VALUE`` overrides to a copy of raw TOML data.
 
-    Every key of the path must exist except the last, which may be new (the schema
-    then decides whether it is allowed).
+    List indices must exist; missing tables are created, and the schema then
+    decides whether the new keys are allowed.
     """
     data = copy.deepcopy(raw)
     for item in overrides:
         if "=" not in item:
-            raise CaseError(f"--set expects KEY=VALUE, got {item!r}", file=file)
+            raise CaseError(f"--set expects KEY=VALUE, got {item!r}", file=file, key=item.strip())
         key, value = item.split("=", 1)
         key = key.strip()
         parts = key.split(".")
@@ -518,13 +526,10 @@ def apply_overrides(
             elif isinstance(node, dict):
                 if last:
                     node[part] = _parse_override_value(value)
-                elif part in node:
-                    node = node[part]
                 else:
-                    hint = _suggest(part, node.keys())
-                    raise CaseError(
-                        f"--set {key}: no key '{part}' here{hint}", file=file, key=where
-                    )
+                    # a table the file omits ([boundaries], [solver], ...) starts empty;
+                    # the schema then rejects it if no such key exists
+                    node = node.setdefault(part, {})
             else:
                 raise CaseError(
                     f"--set {key}: '{'.'.join(parts[:depth])}' is a value, not a table",
@@ -534,20 +539,56 @@ def apply_overrides(
     return data
 
 
+def override_for(key: str, overrides: Iterable[str]) -> str | None:
+    """The ``--set`` item that set ``key``, a table above it, or a key inside it."""
+    for item in overrides:
+        okey = item.split("=", 1)[0].strip()
+        if okey == key or key.startswith(okey + ".") or okey.startswith(key + "."):
+            return item
+    return None
+
+
 def _suggest(name: str, candidates: Iterable[str]) -> str:
     close = difflib.get_close_matches(name, list(candidates), n=1, cutoff=0.6)
     return f" (did you mean '{close[0]}'?)" if close else ""
 
 
+_STEP_MODELS: dict[str, type[BaseModel]] = {
+    "ramp": RampStep,
+    "hold": HoldStep,
+    "staircase": StaircaseStep,
+}
+
+
+def _is_step_tag(loc: Sequence[str | int], i: int) -> bool:
+    """Is ``loc[i]`` the union tag pydantic inserts after ``temperature.steps.N``?"""
+    return (
+        i >= 3
+        and loc[i] in _STEP_MODELS
+        and isinstance(loc[i - 1], int)
+        and loc[i - 2] == "steps"
+        and loc[i - 3] == "temperature"
+    )
+
+
 def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
-    """The pydantic model that owns the last key of ``loc`` (for name suggestions)."""
+    """The pydantic model that owns the last key of ``loc`` (for name suggestions).
+
+    ``loc`` is pydantic's raw error location, with the union tag of a temperature
+    step (``temperature.steps.0.<tag>``) that tells which step model applies.
+    """
     import typing
 
     model: Any = Case
     skip_next = False  # the next part is a dict key or list index, not a field
-    for part in loc[:-1]:
+    for i, part in enumerate(loc[:-1]):
+        if _is_step_tag(loc, i):
+            model = _STEP_MODELS[str(part)]
+            continue
         if skip_next or isinstance(part, int):
             skip_next = False
+            continue
+        if isinstance(part, str) and ("[" in part or part.startswith("function-")):
             continue
         fields = getattr(model, "model_fields", None)
         if fields is None or part not in fields:
@@ -557,10 +598,6 @@ def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
             skip_next = typing.get_origin(annotation) is dict
             annotation = typing.get_args(annotation)[-1]
         model = _inner_model(annotation)
-        if model is None and part == "steps":
-            model = {"ramp": RampStep, "hold": HoldStep, "staircase": StaircaseStep}
-    if isinstance(model, dict):  # a temperature step: pick the member by its keys
-        return None
     return model if isinstance(model, type) and issubclass(model, BaseModel) else None
 
 
@@ -581,14 +618,8 @@ def _clean_loc(loc: Sequence[str | int]) -> list[str | int]:
     """Drop pydantic's union tags and validator names from an error location."""
     out: list[str | int] = []
     for i, part in enumerate(loc):
-        if part in ("ramp", "hold", "staircase") and i > 0 and isinstance(loc[i - 1], int):
-            prev = loc[i - 2] if i >= 2 else None
-            if prev == "steps":
-                # a Tag: keep it only if it is also a real key (the 'staircase' table)
-                if part == "staircase" and i + 1 < len(loc) and loc[i + 1] == "staircase":
-                    continue
-                if part != "staircase":
-                    continue
+        if _is_step_tag(loc, i):
+            continue  # a Tag, never a key (a real 'staircase' key follows its tag)
         if isinstance(part, str) and ("[" in part or part.startswith("function-")):
             continue
         out.append(part)
@@ -602,11 +633,18 @@ def _case_error(
     text: str | None,
     overrides: Sequence[str],
 ) -> CaseError:
-    err = exc.errors()[0]
-    loc = _clean_loc(err["loc"])
+    errors = exc.errors()
+    # An unknown key is the likeliest root cause: a misspelt 'thikness' also makes
+    # 'thickness' missing, and the message should be about the misspelling.
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    raw_loc: Sequence[str | int] = err["loc"]
+    ctx = err.get("ctx") or {}
+    if err["type"] == "unknown_species":  # raised by Case, so pydantic gives no location
+        raw_loc = ("boundaries", ctx["side"], "fixed", ctx["sp"])
+    loc = _clean_loc(raw_loc)
     key = ".".join(str(p) for p in loc) or "(top level)"
     if err["type"] == "extra_forbidden":
-        model = _model_at(loc)
+        model = _model_at(raw_loc)
         allowed = list(model.model_fields) if model is not None else []
         hint = _suggest(str(loc[-1]), allowed)
         allowed_txt = f"; allowed here: {', '.join(allowed)}" if allowed else ""
@@ -618,19 +656,15 @@ def _case_error(
         if message.startswith("Value error, "):
             message = message.removeprefix("Value error, ")
         got = err.get("input")
-        if err["type"] not in ("quantity", "value_error") and not isinstance(got, dict | list):
+        if err["type"] == "step_kind" and isinstance(got, dict):
+            hints = [_suggest(str(k), ("ramp", "to", "hold", "staircase")) for k in got]
+            message += f"; got keys {sorted(got)}" + "".join(h for h in hints if h)
+        elif err["type"] not in ("quantity", "value_error") and not isinstance(got, dict | list):
             message += f" (got {got!r})"
-    more = len(exc.errors()) - 1
+    more = len(errors) - 1
     if more:
         message += f" [and {more} more problem{'s' if more > 1 else ''}]"
-    from_override = next(
-        (
-            o
-            for o in overrides
-            if o.split("=", 1)[0].strip() == key or key.startswith(o.split("=", 1)[0].strip() + ".")
-        ),
-        None,
-    )
+    from_override = override_for(key, overrides)
     if from_override:
         message += f" [from --set {from_override}]"
     line = locate_key(text, loc) if text is not None and not from_override else None
@@ -647,14 +681,8 @@ def _split_key(key: str) -> list[str]:
     return [p.strip().strip("\"'") for p in re.findall(r'"[^"]*"|\'[^\']*\'|[^.]+', key)]
 
 
-def locate_key(text: str, loc: Sequence[str | int]) -> int | None:
-    """1-based line of the deepest prefix of ``loc`` written in the TOML ``text``.
-
-    Handles ``[table]`` and ``[[array]]`` headers, dotted keys and keys inside
-    inline tables on the same line. Returns None if nothing matches.
-    """
-    target = [str(p) for p in loc]
-    best: tuple[int, int] | None = None  # (matched length, line)
+def _key_lines(text: str) -> Iterator[tuple[int, list[list[str]], list[str]]]:
+    """For each line: its number, the key paths written on it, and the current table."""
     current: list[str] = []
     counters: dict[tuple[str, ...], int] = {}
     for number, line in enumerate(text.splitlines(), start=1):
@@ -685,6 +713,18 @@ def locate_key(text: str, loc: Sequence[str | int]) -> int | None:
                 # keys inside an inline table: { plane = [...], in_plane = ... }
                 for inner in re.findall(r"[{,]\s*([A-Za-z0-9_\-\"']+)\s*=", stripped):
                     paths.append([*base_path, inner.strip("\"'")])
+        yield number, paths, current
+
+
+def locate_key(text: str, loc: Sequence[str | int]) -> int | None:
+    """1-based line of the deepest prefix of ``loc`` written in the TOML ``text``.
+
+    Handles ``[table]`` and ``[[array]]`` headers, dotted keys and keys inside
+    inline tables on the same line. Returns None if nothing matches.
+    """
+    target = [str(p) for p in loc]
+    best: tuple[int, int] | None = None  # (matched length, line)
+    for number, paths, _ in _key_lines(text):
         for p in paths:
             n = 0
             while n < min(len(p), len(target)) and p[n] == target[n]:
@@ -692,3 +732,12 @@ def locate_key(text: str, loc: Sequence[str | int]) -> int | None:
             if n == len(p) and n > 0 and (best is None or n > best[0]):
                 best = (n, number)
     return best[1] if best else None
+
+
+def key_at_line(text: str, line: int) -> str | None:
+    """Dotted key written on 1-based ``line`` of TOML ``text`` (else its table), if any."""
+    for number, paths, current in _key_lines(text):
+        if number == line:
+            path = paths[0] if paths else current
+            return ".".join(path) or None
+    return None

@@ -86,13 +86,15 @@ def _load(path: Path, overrides: Sequence[str]):  # type: ignore[no-untyped-def]
         return Simulation(case, raw, source=str(path))
     except CaseError as exc:
         # resolution errors know the key but not the file: add it and the line
-        from cosinter.case import locate_key
+        # (no line when a --set override wrote the key: the file's line is not the value)
+        from cosinter.case import locate_key, override_for
 
         text = path.read_text(encoding="utf-8")
         loc: list[str | int] = [int(p) if p.isdigit() else p for p in (exc.key or "").split(".")]
-        raise CaseError(
-            exc.detail, file=str(path), key=exc.key, line=locate_key(text, loc) if exc.key else None
-        ) from None
+        item = override_for(exc.key, overrides) if exc.key else None
+        line = locate_key(text, loc) if exc.key and item is None else None
+        detail = exc.detail + (f" [from --set {item}]" if item else "")
+        raise CaseError(detail, file=str(path), key=exc.key, line=line) from None
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -107,7 +109,7 @@ def _summary(result) -> None:  # type: ignore[no-untyped-def]
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    console = Console(markup=False)  # user text may hold '[...]'
     table = Table(title=f"Results in {result.directory}  (open fields.pvd in ParaView)")
     table.add_column("metric")
     table.add_column("value (SI)", justify="right")
@@ -125,12 +127,13 @@ def _summary(result) -> None:  # type: ignore[no-untyped-def]
 def _check(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from cosinter.models.transport import lab_tensors
 
     sim = _load(args.case, args.overrides)
-    case, console = sim.case, Console()
-    console.print(f"[bold]{case.case.name}[/bold]: {case.case.description}")
+    case, console = sim.case, Console(markup=False)  # user text may hold '[...]'
+    console.print(Text.assemble((case.case.name, "bold"), f": {case.case.description}"))
     g = sim.geometry
     console.print(
         f"mesh: {g.dimension}D, {g.n_cells} cells {tuple(g.shape)}, stack {g.length * 1e9:.2f} nm"
@@ -210,6 +213,7 @@ def _check(args: argparse.Namespace) -> int:
 def _materials(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     from cosinter.errors import MaterialError
     from cosinter.models import crystal
@@ -217,7 +221,7 @@ def _materials(args: argparse.Namespace) -> int:
     from cosinter.models.transport import lab_tensors
     from cosinter.units import EV, UnitParseError, to_si
 
-    console = Console()
+    console = Console(markup=False)  # user text may hold '[...]'
     if args.name is None:
         table = Table(title="cosinter material library")
         table.add_column("name")
@@ -234,13 +238,6 @@ def _materials(args: argparse.Namespace) -> int:
         T = to_si(args.temperature, "temperature")
     except UnitParseError as exc:
         raise InputError(f"--T: {exc}") from None
-    console.print(f"[bold]{mat.name}[/bold]: {mat.description}")
-    if mat.lattice is not None:
-        lat = mat.lattice
-        console.print(
-            f"lattice: {lat.system}, a = {lat.a * 1e10:.4g} A, b = {lat.b * 1e10:.4g} A, "
-            f"c = {lat.c * 1e10:.4g} A  [{mat.source_of('lattice')}]"
-        )
     R = np.eye(3)
     if args.plane:
         try:
@@ -250,6 +247,13 @@ def _materials(args: argparse.Namespace) -> int:
             R = crystal.rotation_from_plane(mat.lattice, plane)
         except ValueError as exc:
             raise InputError(f"--plane {args.plane}: {exc}") from None
+    console.print(Text.assemble((mat.name, "bold"), f": {mat.description}"))
+    if mat.lattice is not None:
+        lat = mat.lattice
+        console.print(
+            f"lattice: {lat.system}, a = {lat.a * 1e10:.4g} A, b = {lat.b * 1e10:.4g} A, "
+            f"c = {lat.c * 1e10:.4g} A  [{mat.source_of('lattice')}]"
+        )
     table = Table(
         title=f"species (D at {T - 273.15:.1f} degC"
         + (f", plane ({args.plane})" if args.plane else "")

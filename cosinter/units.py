@@ -8,6 +8,8 @@ J (energies, including activation energies and chemical potentials), V, C/m^2.
 
 from __future__ import annotations
 
+import math
+import re
 from functools import lru_cache
 from typing import Any, Final
 
@@ -59,6 +61,16 @@ DISPLAY_UNITS: Final[dict[str, str]] = {
 }
 
 
+#: Offset temperature units, and the difference units they mean in a step or a rate.
+_DELTA_UNITS: Final[dict[str, str]] = {
+    **dict.fromkeys(("degC", "celsius", "degree_Celsius", "°C"), "delta_degC"),
+    **dict.fromkeys(("degF", "fahrenheit", "degree_Fahrenheit", "°F"), "delta_degF"),
+}
+_OFFSET_UNIT: Final = re.compile(
+    r"(?<![A-Za-z_])(" + "|".join(map(re.escape, _DELTA_UNITS)) + r")(?![A-Za-z_0-9])"
+)
+
+
 class UnitParseError(ValueError):
     """A quantity string that is not a number with units of the expected kind."""
 
@@ -103,24 +115,31 @@ def to_si(value: str | float | int, kind: str) -> float:
     if isinstance(value, bool):
         raise UnitParseError(f"expected a quantity, got {value!r}")
     if isinstance(value, int | float):
+        if not math.isfinite(value):
+            raise UnitParseError(f"{value!r} is not a finite number")
         return float(value)
     if not isinstance(value, str):
         raise UnitParseError(f"expected a string with units or a number, got {value!r}")
     text = value
     if kind in ("temperature_difference", "heating_rate"):
-        text = text.replace("degC", "delta_degC").replace("°C", "delta_degC")
+        text = _OFFSET_UNIT.sub(lambda m: _DELTA_UNITS[m.group(1)], text)
     q: Any = _parse(text)
     target = SI_UNITS[kind]
     if isinstance(q.magnitude, int | float) and q.unitless and kind != "dimensionless":
         # A bare number inside a string, e.g. "1e-14": SI as documented.
+        if not math.isfinite(q.magnitude):
+            raise UnitParseError(f"{value!r} is not a finite number")
         return float(q.magnitude)
     try:
-        return float(q.to(target).magnitude)
+        result = float(q.to(target).magnitude)
     except pint.DimensionalityError:
         raise UnitParseError(
             f"{value!r} has units of {q.units:~P} ({q.dimensionality}); "
             f"expected {DISPLAY_UNITS[kind]}"
         ) from None
+    if not math.isfinite(result):
+        raise UnitParseError(f"{value!r} is not a finite number; expected {DISPLAY_UNITS[kind]}")
+    return result
 
 
 def celsius(temperature_K: float) -> float:

@@ -61,16 +61,22 @@ class Material:
     base_chain: tuple[str, ...] = ()
 
     def source_of(self, key: str) -> str:
-        """The citation for ``key`` (e.g. ``species.Li.D0``), or the nearest parent's."""
-        parts = key.split(".")
+        """The citation for ``key`` (e.g. ``species.Li.D0``), or the nearest parent's.
+
+        Sources of the key's parts (``species.Li.D0.ab`` and ``.c``) together document
+        the key; a sibling's source (``species.Li.Ea``) never does.
+        """
+        hit = self.sources.get(key)
+        if hit:
+            return hit
+        children = [v for k, v in self.sources.items() if k.startswith(key + ".")]
+        if children:
+            return " | ".join(dict.fromkeys(children))
+        parts = key.split(".")[:-1]
         while parts:
             hit = self.sources.get(".".join(parts))
             if hit:
                 return hit
-            # a source for 'species.Li.D0.ab' also documents 'species.Li.D0'
-            children = [v for k, v in self.sources.items() if k.startswith(".".join(parts) + ".")]
-            if children:
-                return " | ".join(dict.fromkeys(children))
             parts.pop()
         return ""
 
@@ -109,10 +115,25 @@ def _merge_species(base: SpeciesInMaterial, over: SpeciesInMaterial) -> SpeciesI
     return SpeciesInMaterial.model_construct(**values)
 
 
+def _overridden_keys(over: MaterialSpec) -> list[str]:
+    """Source keys (``lattice``, ``species.Li.D0``, ...) whose values ``over`` sets."""
+    keys = [k for k in ("lattice", "relative_permittivity") if getattr(over, k) is not None]
+    for name, sp in over.species.items():
+        keys += [f"species.{name}.{k}" for k, v in sp.model_dump().items() if v is not None]
+    return keys
+
+
 def _merge(base: MaterialSpec, over: MaterialSpec) -> MaterialSpec:
     species = dict(base.species)
     for name, sp in over.species.items():
         species[name] = _merge_species(species[name], sp) if name in species else sp
+    # a value the override replaces no longer has the base's citation
+    replaced = _overridden_keys(over)
+    sources = {
+        k: v
+        for k, v in base.sources.items()
+        if not any(k == r or k.startswith(r + ".") for r in replaced)
+    }
     return MaterialSpec.model_construct(
         base=None,
         description=over.description or base.description,
@@ -123,7 +144,7 @@ def _merge(base: MaterialSpec, over: MaterialSpec) -> MaterialSpec:
             else base.relative_permittivity
         ),
         species=species,
-        sources={**base.sources, **over.sources},
+        sources={**sources, **over.sources},
     )
 
 
@@ -217,7 +238,10 @@ def resolve_material(
                     f"material '{name}' has no parameters for solved species '{sp_name}' "
                     f"(add [materials.{name}.species.{sp_name}] with D0 and Ea)"
                 )
-    lattice = _lattice(spec.lattice)
+    try:
+        lattice = _lattice(spec.lattice)
+    except ValueError as exc:  # e.g. a hexagonal lattice with a != b
+        raise MaterialError(f"material '{name}', lattice: {exc}") from None
     if lattice is not None:
         for sp_name, p in params.items():
             _check_symmetry(name, sp_name, lattice, p)

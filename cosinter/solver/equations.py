@@ -10,8 +10,9 @@ For every solved species
 Inside a material :math:`\mathbf{u} = \mathbf{g} = 0`: Fick's law with the rotated
 tensor, face normal components by harmonic mean. On faces between cells whose
 :math:`\mu^0` or :math:`s` differ (material interfaces) the face flux is the
-exponentially fitted (Scharfetter–Gummel) flux of the chemical-potential jump in
-hop form, linearised by Newton as :math:`\alpha c_1 - \beta c_2 + \gamma`
+exact two-half-cell flux across the partition jump, in hop form (each direction
+weighted by the receiving side's vacancy fraction), linearised by Newton as
+:math:`\alpha c_1 - \beta c_2 + \gamma`
 (see :meth:`TransportSystem._update_interfaces`). It is handed to FiPy as a face
 diffusivity :math:`(\alpha+\beta)d/2`, a central-difference velocity
 :math:`\alpha-\beta` and an explicit face flux :math:`\gamma`; with
@@ -26,7 +27,8 @@ Why not FiPy's ``ExponentialConvectionTerm``: it caches its weights with the
 diffusivity frozen as numbers at first use (and ``-``/``==`` copy terms, so the
 cached object is hard to reach), and with a face-varying coefficient its Peclet
 number did not reproduce the exact SG weights in our checks (interface flux off
-by ~10 %). Specifying the two face coefficients directly avoids both.
+by ~10 %). Specifying the two face coefficients directly avoids both; issue 3's
+electrostatic drift inside materials will need the same care.
 """
 
 from __future__ import annotations
@@ -37,7 +39,6 @@ from dataclasses import dataclass, field
 import fipy
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import exprel
 
 from cosinter.meshes.stack import StackGeometry
 from cosinter.models.properties import CellProperties, SpeciesCellData
@@ -45,11 +46,6 @@ from cosinter.models.transport import excess_potential
 from cosinter.solver.fields import FaceGeometry, build_mesh, face_tensor, normal_component
 
 FloatArray = NDArray[np.float64]
-
-
-def _bernoulli(x: FloatArray) -> FloatArray:
-    """B(x) = x / (e^x - 1), stable at 0 and for large |x|."""
-    return np.asarray(1.0 / exprel(np.asarray(x, dtype=float)))
 
 
 @dataclass
@@ -69,6 +65,7 @@ class SpeciesState:
     fixed_right: float | None = None
     boundary_inflow: float = 0.0  # cumulative mol per lateral area through x = 0
     base_diffusivity: FloatArray = field(default_factory=lambda: np.zeros(0))
+    cell_normal: tuple[FloatArray, FloatArray] = (np.zeros(0), np.zeros(0))
 
 
 @dataclass
@@ -171,6 +168,10 @@ class TransportSystem:
         for state in self.species.values():
             tensors = state.data.tensors(self.props.rotations, T)
             state.base_diffusivity = face_tensor(self.faces, tensors, dim)
+            state.cell_normal = (
+                tensors[self.faces.cell1, self.faces.axis, self.faces.axis],
+                tensors[self.faces.cell2, self.faces.axis, self.faces.axis],
+            )
             state.diffusivity.setValue(state.base_diffusivity)
         self._T = T
         for state in self.species.values():
@@ -179,23 +180,28 @@ class TransportSystem:
     def _update_interfaces(self, state: SpeciesState) -> None:
         r"""Newton-linearised interface fluxes on jump faces from the current iterate.
 
-        With :math:`\Delta\psi_0` the jump of :math:`\mu^0/kT - \ln s` from cell 1 to
-        cell 2 (:math:`\ln s \to 0` for a dilute species) and
-        :math:`B(x) = x/(e^x - 1)`, the face flux (cell 1 -> 2) is
+        The partition jump sits on the face, between the two half cells (distances
+        :math:`d_1, d_2` to the face, normal diffusivities :math:`D_1, D_2`). With
+        :math:`\Delta\psi_0` the jump of :math:`\mu^0/kT - \ln s` from cell 1 to 2
+        (:math:`\ln s \to 0` for a dilute species), the face flux (cell 1 -> 2) is
 
         .. math::
 
-           J = \frac{D_{nn}}{d}\left[B(\Delta\psi_0)(1-\theta_2)\,c_1
-               - B(-\Delta\psi_0)(1-\theta_1)\,c_2\right]
+           J = k_+ (1-\theta_2)\,c_1 - k_- (1-\theta_1)\,c_2,\qquad
+           k_+ = \frac{1}{d_1/D_1 + (d_2/D_2)\,e^{\Delta\psi_0}},\quad
+           k_- = k_+ e^{\Delta\psi_0}
 
-        (exponential fitting of the jump, each direction weighted by the vacancy
-        fraction of the receiving side). It vanishes exactly at
+        Each direction is weighted by the vacancy fraction of the receiving side, so
+        :math:`J = 0` exactly at the Fermi–Dirac partition
         :math:`\mathrm{logit}\,\theta_2 - \mathrm{logit}\,\theta_1 = -\Delta\mu^0/kT`.
-        Newton: :math:`J \approx \alpha c_1 - \beta c_2 + \gamma` with
-        :math:`\alpha = \partial J/\partial c_1 > 0`,
-        :math:`\beta = -\partial J/\partial c_2 > 0`. Lagging the
-        :math:`(1-\theta)` factors instead (Picard) diverges once the receiving side
-        is more than half full.
+        For a dilute species this is the exact series resistance of two half cells
+        with the partition :math:`K = e^{-\Delta\psi_0}` at the face,
+        :math:`J = (c_1 - c_2/K)/(d_1/D_1 + d_2/(K D_2))`, which keeps the scheme
+        second-order accurate across the jump. Newton:
+        :math:`J \approx \alpha c_1 - \beta c_2 + \gamma` with
+        :math:`\alpha = \partial J/\partial c_1 > 0` and
+        :math:`\beta = -\partial J/\partial c_2 > 0`. (Lagging the :math:`1-\theta`
+        factors instead, Picard, diverges once the receiving side is half full.)
         """
         if not state.jump_faces.any():
             return
@@ -209,8 +215,11 @@ class TransportSystem:
         psi0 = excess_potential(np.zeros_like(value), data.mu0, data.sites, self._T)
         dpsi0 = psi0[c2] - psi0[c1]
         distance = faces.d1[index] + faces.d2[index]
-        g = normal_component(faces, state.base_diffusivity, dim)[index] / distance
-        forward, backward = g * _bernoulli(dpsi0), g * _bernoulli(-dpsi0)
+        # half-cell resistances d/D_nn of each side, the partition jump at the face
+        r1 = np.log(faces.d1[index] / state.cell_normal[0][index])
+        r2 = np.log(faces.d2[index] / state.cell_normal[1][index])
+        forward = np.exp(-np.logaddexp(r1, r2 + dpsi0))
+        backward = np.exp(-np.logaddexp(r1 - dpsi0, r2))
         alpha = forward * (1.0 - conc2 * inv_s2) + backward * conc2 * inv_s1
         beta = forward * conc1 * inv_s2 + backward * (1.0 - conc1 * inv_s1)
         gamma = conc1 * conc2 * (forward * inv_s2 - backward * inv_s1)
@@ -275,22 +284,27 @@ class TransportSystem:
         return SweepResult(True, sweeps_total)
 
     def _restore_inventory(self, state: SpeciesState) -> None:
-        """Project the solve's round-off out of the conserved (equilibrium) mode.
+        r"""Deflate the solve's round-off out of the conserved (equilibrium) mode.
 
-        Backward Euler with no-flux walls is singular as dt/tau -> inf along the
-        equilibrium mode (tau = dx^2/D: 1e-13 s in LLTO at 850 degC, while holds
-        last an hour), so LU round-off of relative size eps*dt/tau lands in the
-        inventory. The exact step conserves it; rescaling to the old inventory
-        removes that error component. The size of each correction is recorded
-        (``max_inventory_correction`` in run.json).
+        Backward Euler with no-flux walls is singular as :math:`\Delta t/\tau \to
+        \infty` along the equilibrium mode (:math:`\tau = \Delta x^2/D`: 1e-12 s in
+        LLTO at 700 degC while holds last minutes), so LU round-off of relative size
+        :math:`\epsilon\,\Delta t/\tau` lands in the inventory. The exact step
+        conserves it. The near-null vector of the linearised operator is a uniform
+        shift of :math:`\mu`, :math:`v = c(1-\theta)` (lattice gas; :math:`v = c`
+        dilute), so the correction is :math:`c \leftarrow c + \lambda v` with
+        :math:`\lambda` restoring the inventory; it leaves the partition intact. The
+        largest relative correction is reported as ``max_inventory_correction``.
         """
         volumes = self.geometry.cell_volumes
+        value = np.asarray(state.var.value)
         old = float(np.dot(volumes, np.asarray(state.var.old.value)))
-        new = float(np.dot(volumes, np.asarray(state.var.value)))
-        if new > 0 and old > 0:
-            factor = old / new
-            self.max_inventory_correction = max(self.max_inventory_correction, abs(factor - 1))
-            state.var.setValue(np.asarray(state.var.value) * factor)
+        new = float(np.dot(volumes, value))
+        v = value * (1.0 - np.clip(value / state.data.sites, 0.0, 1.0))
+        weight = float(np.dot(volumes, v))
+        if old > 0 and weight > 0:
+            self.max_inventory_correction = max(self.max_inventory_correction, abs(new - old) / old)
+            state.var.setValue(value + (old - new) / weight * v)
 
     def accept(self, dt: float) -> None:
         """Make the current values the old ones; book boundary inflow."""
