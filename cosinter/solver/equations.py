@@ -307,10 +307,22 @@ class TransportSystem:
             state.var.setValue(value + (old - new) / weight * v)
 
     def accept(self, dt: float) -> None:
-        """Make the current values the old ones; book boundary inflow."""
+        """Make the current values the old ones; book the inflow through x = 0.
+
+        With only the left end fixed, the inflow is the step's inventory change (the
+        discrete balance, exact); with both ends fixed the left face flux is
+        reconstructed as D (c_b - c_P) / d (agrees with FiPy's to ~1e-5 relative).
+        """
         for state in self.species.values():
             if state.fixed_left is not None:
-                state.boundary_inflow += dt * self._left_flux(state)
+                if state.fixed_right is None:
+                    volumes = self.geometry.cell_volumes
+                    change = np.dot(
+                        volumes, np.asarray(state.var.value) - np.asarray(state.var.old.value)
+                    )
+                    state.boundary_inflow += float(change) / self.geometry.lateral_area
+                else:
+                    state.boundary_inflow += dt * self._left_flux(state)
             state.var.updateOld()
 
     def reject(self) -> None:

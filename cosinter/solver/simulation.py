@@ -33,6 +33,9 @@ from cosinter.solver.stepping import StepControl, StepperState, run
 
 # --------------------------------------------------------------------------- resolving
 
+#: Guard against ``[output] every`` values that would write millions of frames.
+MAX_FRAMES = 100_000
+
 
 def build_program(case: Case) -> thermal.TemperatureProgram:
     """The temperature program of a case (errors point at the step)."""
@@ -88,6 +91,13 @@ def frame_times(case: Case, program: thermal.TemperatureProgram) -> list[float]:
     out = case.output
     times: list[float] = []
     if out.every is not None:
+        count = program.duration / out.every
+        if count > MAX_FRAMES:
+            raise CaseError(
+                f"every = {out.every:g} s gives {count:.3g} frames over the {program.duration:g} s "
+                f"program; at most {MAX_FRAMES} are allowed",
+                key="output.every",
+            )
         times += list(np.arange(out.every, program.duration, out.every))
     for index, T in enumerate(out.at_temperatures):
         t = program.first_time_at(T)
@@ -127,6 +137,7 @@ class _Outputs:
     profiles: CsvTable = field(init=False)
     metrics: CsvTable = field(init=False)
     initial_inventory: dict[str, np.ndarray] = field(init=False)
+    references: dict[str, float] = field(init=False)
     last_metrics: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -153,6 +164,14 @@ class _Outputs:
         )
         self.initial_inventory = {
             sp: layer_inventories(sim.geometry, d.initial) for sp, d in sim.props.species.items()
+        }
+        fixed = sim.case.boundaries
+        self.references = {
+            sp: max(
+                [float(np.max(d.initial))]
+                + [b.fixed[sp] for b in (fixed.left, fixed.right) if sp in b.fixed]
+            )
+            for sp, d in sim.props.species.items()
         }
 
     def on_start(self, state: StepperState) -> None:
@@ -191,6 +210,7 @@ class _Outputs:
             self.initial_inventory,
             inflow,
             sim.case.output.penetration_threshold,
+            self.references,
         )
         self.last_metrics = m
         st = state.stats
