@@ -59,6 +59,15 @@ def _read_csv(path: Path) -> dict[str, np.ndarray]:
     return columns
 
 
+def _load(run_dir: Path, name: str, out_dir: Path | None) -> tuple[dict[str, np.ndarray], Path]:
+    """Read ``run_dir/name`` and make the output folder (default ``run_dir/plots``)."""
+    run_dir = Path(run_dir)
+    data = _read_csv(run_dir / name)
+    out = Path(out_dir) if out_dir is not None else run_dir / "plots"
+    out.mkdir(parents=True, exist_ok=True)
+    return data, out
+
+
 def _save(fig: Figure, path: Path) -> Path:
     """Save a figure atomically as PNG."""
     with atomic_path(path) as tmp:
@@ -103,10 +112,7 @@ def plot_profiles(run_dir: Path, out_dir: Path | None = None) -> list[Path]:
     FileNotFoundError
         If ``profiles.csv`` is missing.
     """
-    run_dir = Path(run_dir)
-    data = _read_csv(run_dir / "profiles.csv")
-    out = Path(out_dir) if out_dir is not None else run_dir / "plots"
-    out.mkdir(parents=True, exist_ok=True)
+    data, out = _load(run_dir, "profiles.csv", out_dir)
     names = list(data)
     fields = names[names.index("x_m") + 1 :] if "x_m" in names else []
     frames = np.unique(data["frame"][~np.isnan(data["frame"])])
@@ -174,10 +180,7 @@ def plot_metrics(run_dir: Path, out_dir: Path | None = None) -> list[Path]:
     FileNotFoundError
         If ``metrics.csv`` is missing.
     """
-    run_dir = Path(run_dir)
-    data = _read_csv(run_dir / "metrics.csv")
-    out = Path(out_dir) if out_dir is not None else run_dir / "plots"
-    out.mkdir(parents=True, exist_ok=True)
+    data, out = _load(run_dir, "metrics.csv", out_dir)
     T_C = data["T_K"] - _KELVIN_TO_DEGC
     metrics = [c for c in data if c not in _INDEX_COLUMNS and not np.all(np.isnan(data[c]))]
     written = []

@@ -501,14 +501,17 @@ def _set_path(path: str) -> str:
     return ".".join(names.get(part, part) for part in path.split("."))
 
 
-def write(srcdir: Path) -> Path:
-    """Write the reference under ``srcdir`` if its content changed; return the path."""
-    path = Path(srcdir) / OUTPUT
+def write_if_changed(path: Path, text: str) -> Path:
+    """Write ``text`` to ``path`` unless it already holds it (keeps Sphinx's cache)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = render()
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
         path.write_text(text, encoding="utf-8")
     return path
+
+
+def write(srcdir: Path) -> Path:
+    """Write the reference under ``srcdir`` if its content changed; return the path."""
+    return write_if_changed(Path(srcdir) / OUTPUT, render())
 
 
 def setup(app: Any) -> dict[str, Any]:

@@ -145,12 +145,9 @@ def render() -> str:
 
 def write(srcdir: Path) -> Path:
     """Write the tables under ``srcdir`` if their content changed; return the path."""
-    path = Path(srcdir) / OUTPUT
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = render()
-    if not path.is_file() or path.read_text(encoding="utf-8") != text:
-        path.write_text(text, encoding="utf-8")
-    return path
+    from case_schema import write_if_changed  # docs/_ext is on sys.path (conf.py)
+
+    return write_if_changed(Path(srcdir) / OUTPUT, render())
 
 
 def setup(app: Any) -> dict[str, Any]:

@@ -10,10 +10,9 @@ from __future__ import annotations
 import numpy as np
 from scipy.integrate import quad
 from scipy.special import erf
-from verify_support import base_case, observed_order, solve
+from verify_support import base_case, observed_order, single_material_props, solve
 
 from cosinter.meshes.stack import StackGeometry
-from cosinter.models.properties import CellProperties, SpeciesCellData
 from cosinter.models.thermal import Hold, TemperatureProgram
 from cosinter.solver.equations import TransportSystem
 from cosinter.solver.stepping import StepControl, run
@@ -69,23 +68,7 @@ def _cosine_mode(
     geometry = StackGeometry(thicknesses=(L,), cell_size=L / n_cells)
     x = geometry.cell_x
     c0 = 1.0 + np.cos(np.pi * x / L)
-    n = geometry.n_cells
-    species = SpeciesCellData(
-        name="X",
-        charge=0,
-        initial=c0,
-        sites=np.full(n, np.inf),
-        mu0=np.zeros(n),
-        D0=np.full((n, 3), D_ISO),
-        Ea=np.zeros((n, 3)),
-    )
-    props = CellProperties(
-        layer=np.zeros(n, dtype=np.int64),
-        material=np.zeros(n, dtype=np.int64),
-        material_names=("A",),
-        rotations=np.tile(np.eye(3), (n, 1, 1)),
-        species={"X": species},
-    )
+    props = single_material_props(c0, np.full(3, D_ISO))
     system = TransportSystem(geometry, props, {})
     steps: list[float] = []
 
@@ -98,9 +81,7 @@ def _cosine_mode(
 
     run(system, TemperatureProgram(600.0, [Hold(t_end)]), [], control, [Record()])
     c = system.values()["X"]
-    amplitude = float(
-        np.dot(c - 1.0, np.cos(np.pi * x / L)) / np.dot(np.cos(np.pi * x / L) ** 2, np.ones(n))
-    )
+    amplitude = float(np.dot(c - 1.0, np.cos(np.pi * x / L)) / np.sum(np.cos(np.pi * x / L) ** 2))
     return amplitude, L / n_cells, steps
 
 
@@ -164,7 +145,6 @@ def test_rotated_tensor_gaussian_2d() -> None:
     geometry = StackGeometry(
         thicknesses=(L,), cell_size=h, dimension=2, width=L, lateral_cell_size=h, periodic=False
     )
-    n = geometry.n_cells
     xc = geometry.cell_x - L / 2
     yc = np.repeat((np.arange(geometry.n_lateral) + 0.5) * geometry.d_lateral, geometry.nx) - L / 2
     s0 = 8e-9
@@ -172,22 +152,7 @@ def test_rotated_tensor_gaussian_2d() -> None:
     angle = np.radians(30.0)
     R = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
     principal = np.array([4e-18, 1e-18, 1e-18])
-    species = SpeciesCellData(
-        name="X",
-        charge=0,
-        initial=c0,
-        sites=np.full(n, np.inf),
-        mu0=np.zeros(n),
-        D0=np.tile(principal, (n, 1)),
-        Ea=np.zeros((n, 3)),
-    )
-    props = CellProperties(
-        layer=np.zeros(n, dtype=np.int64),
-        material=np.zeros(n, dtype=np.int64),
-        material_names=("A",),
-        rotations=np.tile(R, (n, 1, 1)),
-        species={"X": species},
-    )
+    props = single_material_props(c0, principal, R)
     system = TransportSystem(geometry, props, {})
     t_end = 40.0
     program = TemperatureProgram(600.0, [Hold(t_end)])
