@@ -17,7 +17,6 @@ install: $(STAMP)
 
 demo: $(STAMP)
 	$(BIN)/cosinter run $(DEMO_CASE) -o results/demo_ncm104_llto
-	@echo "Results in results/demo_ncm104_llto (open fields.pvd in ParaView)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check cosinter tests bench docs/conf.py
