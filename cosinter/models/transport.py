@@ -92,15 +92,6 @@ def excess_potential(c: FloatArray, mu0: FloatArray, sites: FloatArray, T: float
     return np.asarray(mu0 / (BOLTZMANN * T) - log_s - np.log1p(-theta), dtype=float)
 
 
-def chemical_potential(c: FloatArray, mu0: FloatArray, sites: FloatArray, T: float) -> FloatArray:
-    r"""Chemical potential :math:`\mu` (J) per cell (lattice gas or dilute)."""
-    c = np.asarray(c, dtype=float)
-    with np.errstate(divide="ignore"):
-        return np.asarray(
-            BOLTZMANN * T * (np.log(c) + excess_potential(c, mu0, sites, T)), dtype=float
-        )
-
-
 def partition_equilibrium(
     theta_left: float,
     mu0_left: float,

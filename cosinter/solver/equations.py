@@ -65,7 +65,7 @@ class SpeciesState:
     fixed_right: float | None = None
     boundary_inflow: float = 0.0  # cumulative mol per lateral area through x = 0
     base_diffusivity: FloatArray = field(default_factory=lambda: np.zeros(0))
-    cell_normal: tuple[FloatArray, FloatArray] = (np.zeros(0), np.zeros(0))
+    rates: tuple[FloatArray, FloatArray] = (np.zeros(0), np.zeros(0))  # k+, k- on jump faces
 
 
 @dataclass
@@ -176,14 +176,27 @@ class TransportSystem:
         for state in self.species.values():
             tensors = state.data.tensors(self.props.rotations, T)
             state.base_diffusivity = face_tensor(self.faces, tensors, dim)
-            state.cell_normal = (
-                tensors[self.faces.cell1, self.faces.axis, self.faces.axis],
-                tensors[self.faces.cell2, self.faces.axis, self.faces.axis],
-            )
             state.diffusivity.setValue(state.base_diffusivity)
-        self._T = T
-        for state in self.species.values():
+            self._interface_rates(state, tensors, T)
             self._update_interfaces(state)
+
+    def _interface_rates(self, state: SpeciesState, tensors: FloatArray, T: float) -> None:
+        """The jump faces' k+ and k- (see :meth:`_update_interfaces`): they depend on T only."""
+        if not state.jump_faces.any():
+            return
+        faces = self.faces
+        index = np.flatnonzero(state.jump_faces)
+        c1, c2, axis = faces.cell1[index], faces.cell2[index], faces.axis[index]
+        data = state.data
+        psi0 = excess_potential(np.zeros(len(data.mu0)), data.mu0, data.sites, T)
+        dpsi0 = psi0[c2] - psi0[c1]
+        # half-cell resistances d/D_nn of each side, the partition jump at the face
+        r1 = np.log(faces.d1[index] / tensors[c1, axis, axis])
+        r2 = np.log(faces.d2[index] / tensors[c2, axis, axis])
+        state.rates = (
+            np.exp(-np.logaddexp(r1, r2 + dpsi0)),
+            np.exp(-np.logaddexp(r1 - dpsi0, r2)),
+        )
 
     def _update_interfaces(self, state: SpeciesState) -> None:
         r"""Newton-linearised interface fluxes on jump faces from the current iterate.
@@ -220,14 +233,8 @@ class TransportSystem:
         value = np.asarray(state.var.value)
         conc1, conc2 = value[c1], value[c2]
         inv_s1, inv_s2 = 1.0 / data.sites[c1], 1.0 / data.sites[c2]  # 0 if dilute
-        psi0 = excess_potential(np.zeros_like(value), data.mu0, data.sites, self._T)
-        dpsi0 = psi0[c2] - psi0[c1]
+        forward, backward = state.rates
         distance = faces.d1[index] + faces.d2[index]
-        # half-cell resistances d/D_nn of each side, the partition jump at the face
-        r1 = np.log(faces.d1[index] / state.cell_normal[0][index])
-        r2 = np.log(faces.d2[index] / state.cell_normal[1][index])
-        forward = np.exp(-np.logaddexp(r1, r2 + dpsi0))
-        backward = np.exp(-np.logaddexp(r1 - dpsi0, r2))
         alpha = forward * (1.0 - conc2 * inv_s2) + backward * conc2 * inv_s1
         beta = forward * conc1 * inv_s2 + backward * (1.0 - conc1 * inv_s1)
         gamma = conc1 * conc2 * (forward * inv_s2 - backward * inv_s1)

@@ -46,8 +46,6 @@ class FaceGeometry:
         True for faces between two cells (including periodic ones).
     axis
         The lab axis each face is normal to (0 = x).
-    normal_sign
-        +1 if FiPy's face normal points along +axis.
     d1, d2
         Distances from each cell centre to the face, along the normal (m).
     """
@@ -56,7 +54,6 @@ class FaceGeometry:
     cell2: NDArray[np.int64]
     interior: NDArray[np.bool_]
     axis: NDArray[np.int64]
-    normal_sign: FloatArray
     d1: FloatArray
     d2: FloatArray
 
@@ -68,7 +65,6 @@ class FaceGeometry:
         cell2 = np.where(mask, cell1, np.asarray(ids[1].filled(0), dtype=np.int64))
         normals = np.asarray(mesh.faceNormals)
         axis = np.argmax(np.abs(normals), axis=0)
-        sign = np.sign(normals[axis, np.arange(normals.shape[1])])
         widths = np.empty((geometry.dimension, geometry.n_cells))
         widths[0] = np.tile(geometry.dx, geometry.n_cells // geometry.nx)
         widths[1:] = geometry.d_lateral
@@ -79,7 +75,6 @@ class FaceGeometry:
             cell2=cell2,
             interior=~mask,
             axis=axis,
-            normal_sign=sign,
             d1=d1,
             d2=d2,
         )
