@@ -70,6 +70,8 @@ Diffusivity = Annotated[float, *_unit_field("diffusivity", "m^2/s")]
 Energy = Annotated[float, *_unit_field("energy", "J")]
 Concentration = Annotated[float, *_unit_field("concentration", "mol/m^3")]
 Angle = Annotated[float, *_unit_field("angle", "rad")]
+Potential = Annotated[float, *_unit_field("potential", "V")]
+SurfaceCharge = Annotated[float, *_unit_field("surface_charge", "C/m^2")]
 
 
 class _Strict(BaseModel):
@@ -89,6 +91,27 @@ class CaseInfo(_Strict):
     description: str = Field("", description="Free text, copied to run.json.")
 
 
+class RefineSpec(_Strict):
+    """``[mesh] refine``: cells graded geometrically away from the interfaces."""
+
+    near: Literal["interfaces"] = Field(
+        "interfaces", description="Where the fine cells go: every internal interface."
+    )
+    cell_size: Length = Field(gt=0, description="Cell size at the interfaces along x (m).")
+    width: Length = Field(
+        gt=0,
+        description="Distance from each interface over which cells grow from `cell_size` "
+        "to the mesh `cell_size` (m).",
+    )
+    growth: float = Field(
+        1.2,
+        gt=1.0,
+        le=2.0,
+        description="Largest ratio of neighbouring cell sizes in the graded zone "
+        "(dimensionless).",
+    )
+
+
 class MeshSpec(_Strict):
     """``[mesh]``: the grid. x is the stack normal; y, z lie in the interfaces."""
 
@@ -106,6 +129,11 @@ class MeshSpec(_Strict):
     )
     lateral: Literal["periodic", "no_flux"] = Field(
         "periodic", description="Lateral boundaries in 2D/3D: periodic or no flux."
+    )
+    refine: RefineSpec | None = Field(
+        None,
+        description="Graded x cells near the interfaces (for Debye lengths below a nm); "
+        "default: uniform cells.",
     )
 
     @model_validator(mode="after")
@@ -166,6 +194,59 @@ class LatticeSpec(_Strict):
     c: Length | None = Field(None, gt=0, description="Lattice parameter c (m); default a.")
 
 
+class DefectMobilitySpec(_Strict):
+    r"""``mobility = { model = "llto_defect", ... }``: Li mobility carried by A-site defects.
+
+    For Li\ :sub:`x`\ La\ :sub:`y`\ TiO\ :sub:`3` the diffusivity scales with the free
+    defect content: vacancies below full A-site occupancy ``full_occupancy``,
+    interstitials above it, none at it (see the theory chapter for the equations).
+    """
+
+    model: Literal["llto_defect"] = Field(description="The model's name.")
+    formula_density: Concentration = Field(
+        gt=0, description="Formula units ABO3 per volume (mol/m^3): x = c / formula_density."
+    )
+    full_occupancy: float = Field(
+        gt=0,
+        description="Li per formula unit that fills the A sites, 1 - y (dimensionless).",
+    )
+    reference: float = Field(
+        gt=0,
+        description="Li per formula unit at which D0 and Ea hold (dimensionless).",
+    )
+    intrinsic: float = Field(
+        ge=0,
+        description="Thermal (Frenkel) defect fraction per formula unit left at full "
+        "occupancy (dimensionless).",
+    )
+    crowding_temperatures: list[Temperature] = Field(
+        min_length=2,
+        description="Temperatures of the crowding turning points (K), ascending.",
+    )
+    crowding_compositions: list[float] = Field(
+        min_length=2,
+        description="Li per formula unit of the conductivity maximum at each of "
+        "`crowding_temperatures` (dimensionless).",
+    )
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DefectMobilitySpec:
+        if len(self.crowding_temperatures) != len(self.crowding_compositions):
+            raise ValueError(
+                "`crowding_temperatures` and `crowding_compositions` need the same length"
+            )
+        if any(b <= a for a, b in zip(self.crowding_temperatures, self.crowding_temperatures[1:])):
+            raise ValueError("`crowding_temperatures` must be strictly ascending")
+        if any(x <= self.full_occupancy for x in self.crowding_compositions):
+            raise ValueError(
+                "every crowding composition must lie above `full_occupancy` "
+                "(crowding is an interstitial effect)"
+            )
+        if self.reference == self.full_occupancy:
+            raise ValueError("`reference` must differ from `full_occupancy` (no free defects)")
+        return self
+
+
 class SpeciesInMaterial(_Strict):
     """``[materials.NAME.species.SP]``: parameters of species SP in this material."""
 
@@ -188,6 +269,18 @@ class SpeciesInMaterial(_Strict):
     )
     Ea: PrincipalEnergy | None = Field(
         None, description="Activation energy (J; write e.g. '0.85 eV'), scalar or principal."
+    )
+
+    background: Concentration | None = Field(
+        None,
+        ge=0,
+        description="Immobile background (mol/m^3) whose charge -z F background offsets "
+        "this species' charge in Poisson's equation; default: `initial` (a neutral start).",
+    )
+    mobility: DefectMobilitySpec | None = Field(
+        None,
+        description="Concentration-dependent diffusivity model; default: none "
+        "(D from D0 and Ea only).",
     )
 
     @model_validator(mode="after")
@@ -338,11 +431,29 @@ class TemperatureSpec(_Strict):
 
 
 class BoundarySpec(_Strict):
-    """``[boundaries.left]`` / ``[boundaries.right]``: no flux unless ``fixed``."""
+    """``[boundaries.left]`` / ``[boundaries.right]``: no flux unless ``fixed``.
+
+    With electrostatics: ``potential`` (fixed), ``surface_charge`` (fixed field), or
+    neither (zero field).
+    """
 
     fixed: dict[str, Concentration] = Field(
         default_factory=dict, description="Fixed concentrations (mol/m^3) per species."
     )
+    potential: Potential | None = Field(
+        None, description="Fixed electric potential at this end (V); needs electrostatics."
+    )
+    surface_charge: SurfaceCharge | None = Field(
+        None,
+        description="Charge per area on this end (C/m^2): eps dphi/dn = surface_charge "
+        "(n the outward normal); needs electrostatics.",
+    )
+
+    @model_validator(mode="after")
+    def _one_potential_condition(self) -> BoundarySpec:
+        if self.potential is not None and self.surface_charge is not None:
+            raise ValueError("give at most one of `potential` or `surface_charge`")
+        return self
 
 
 class BoundariesSpec(_Strict):
@@ -350,6 +461,29 @@ class BoundariesSpec(_Strict):
 
     left: BoundarySpec = Field(default_factory=BoundarySpec, description="x = 0 end.")
     right: BoundarySpec = Field(default_factory=BoundarySpec, description="x = L end.")
+
+
+class InterfaceSpec(_Strict):
+    """``[[interfaces]]``: space-charge conditions at an internal interface."""
+
+    after_layer: int = Field(
+        ge=0, description="The interface between layer `after_layer` and the next one."
+    )
+    sheet_charge: SurfaceCharge = Field(
+        0.0, description="Fixed charge per area on the interface (C/m^2)."
+    )
+    potential: Potential | None = Field(
+        None, description="Electric potential pinned on the interface (V); default: free."
+    )
+
+
+class ElectrostaticsSpec(_Strict):
+    """``[electrostatics]``: Poisson's equation solved with the species."""
+
+    enabled: bool = Field(
+        False,
+        description="Solve the potential: charged species drift in the field they create.",
+    )
 
 
 class OutputSpec(_Strict):
@@ -404,6 +538,10 @@ class Case(_Strict):
     species: dict[str, SpeciesSpec] = Field(min_length=1, description="Solved species.")
     temperature: TemperatureSpec
     boundaries: BoundariesSpec = Field(default_factory=BoundariesSpec)
+    electrostatics: ElectrostaticsSpec = Field(default_factory=ElectrostaticsSpec)
+    interfaces: list[InterfaceSpec] = Field(
+        default_factory=list, description="Space-charge conditions at internal interfaces."
+    )
     output: OutputSpec = Field(default_factory=OutputSpec)
     solver: SolverSpec = Field(default_factory=SolverSpec)
 
@@ -418,6 +556,37 @@ class Case(_Strict):
                         "[species] ({known})",
                         {"side": side, "sp": sp, "known": ", ".join(self.species)},
                     )
+        return self
+
+    @model_validator(mode="after")
+    def _electrostatic_keys_need_poisson(self) -> Case:
+        if self.electrostatics.enabled:
+            if not any(s.charge for s in self.species.values()):
+                raise ValueError(
+                    "electrostatics is enabled but no species has a `charge`; "
+                    "set e.g. [species.Li] charge = 1"
+                )
+        else:
+            for side in ("left", "right"):
+                b = getattr(self.boundaries, side)
+                if b.potential is not None or b.surface_charge is not None:
+                    raise ValueError(
+                        f"boundaries.{side} sets a potential or surface charge, which "
+                        "needs [electrostatics] enabled = true"
+                    )
+            if self.interfaces:
+                raise ValueError("[[interfaces]] needs [electrostatics] enabled = true")
+        seen: set[int] = set()
+        for k, iface in enumerate(self.interfaces):
+            if iface.after_layer >= len(self.layers) - 1:
+                raise ValueError(
+                    f"interfaces.{k}.after_layer = {iface.after_layer}: the stack has "
+                    f"{len(self.layers)} layers, so internal interfaces are 0.."
+                    f"{len(self.layers) - 2}"
+                )
+            if iface.after_layer in seen:
+                raise ValueError(f"interfaces.{k}: interface {iface.after_layer} listed twice")
+            seen.add(iface.after_layer)
         return self
 
     def output_directory(self) -> Path:

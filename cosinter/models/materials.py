@@ -18,7 +18,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cosinter.case import LatticeSpec, MaterialSpec, SpeciesInMaterial
+from cosinter.case import DefectMobilitySpec, LatticeSpec, MaterialSpec, SpeciesInMaterial
 from cosinter.errors import CaseError, MaterialError
 from cosinter.models.crystal import Lattice
 
@@ -39,6 +39,11 @@ class SpeciesParams:
         Arrhenius prefactors along the crystal axes a, b, c (m^2/s).
     Ea
         Activation energies along a, b, c (J).
+    background
+        Immobile background (mol/m^3) offsetting the species' charge in Poisson's
+        equation; equals ``initial`` unless given.
+    mobility
+        Concentration-dependent diffusivity model, or None.
     """
 
     initial: float
@@ -46,6 +51,8 @@ class SpeciesParams:
     mu0: float
     D0: tuple[float, float, float]
     Ea: tuple[float, float, float]
+    background: float = 0.0
+    mobility: DefectMobilitySpec | None = None
 
 
 @dataclass(frozen=True)
@@ -110,8 +117,10 @@ def library_names() -> list[str]:
 
 
 def _merge_species(base: SpeciesInMaterial, over: SpeciesInMaterial) -> SpeciesInMaterial:
-    values = base.model_dump()
-    values.update({k: v for k, v in over.model_dump().items() if v is not None})
+    # attributes, not model_dump(): nested models (mobility) must stay models
+    fields = SpeciesInMaterial.model_fields
+    values = {k: getattr(base, k) for k in fields}
+    values.update({k: getattr(over, k) for k in fields if getattr(over, k) is not None})
     return SpeciesInMaterial.model_construct(**values)
 
 
@@ -230,6 +239,8 @@ def resolve_material(
             mu0=sp.mu0 or 0.0,
             D0=sp.D0,
             Ea=sp.Ea,
+            background=sp.background if sp.background is not None else initial,
+            mobility=sp.mobility,
         )
     if species is not None:
         for sp_name in species:

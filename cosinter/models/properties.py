@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -17,6 +18,12 @@ from cosinter.models.materials import Material
 from cosinter.models.transport import lab_tensors
 
 FloatArray = NDArray[np.float64]
+
+
+class MobilityModel(Protocol):
+    """A concentration-dependent diffusivity: D(c, T) = D_Arrhenius(T) * factor(c, T)."""
+
+    def factor(self, c: FloatArray, T: float) -> FloatArray: ...
 
 
 @dataclass(frozen=True)
@@ -33,10 +40,28 @@ class SpeciesCellData:
     mu0: FloatArray
     D0: FloatArray  # (n, 3)
     Ea: FloatArray  # (n, 3)
+    background: FloatArray | None = None  # immobile background (mol/m^3); None: initial
+    mobility_models: tuple[MobilityModel, ...] = ()
+    mobility_index: NDArray[np.int64] | None = None  # per cell: model index, -1 none
 
     def tensors(self, rotations: FloatArray, T: float) -> FloatArray:
         """Lab-frame diffusion tensors (n, 3, 3) at temperature T."""
         return lab_tensors(rotations, self.D0, self.Ea, T)
+
+    @property
+    def has_mobility(self) -> bool:
+        """Whether some cell's diffusivity depends on the concentration."""
+        return bool(self.mobility_models)
+
+    def mobility_factor(self, c: FloatArray, T: float) -> FloatArray:
+        """D(c, T) / D(T) per cell: 1 where no mobility model applies."""
+        out = np.ones(len(c))
+        if self.mobility_index is None:
+            return out
+        for k, model in enumerate(self.mobility_models):
+            mask = self.mobility_index == k
+            out[mask] = model.factor(c[mask], T)
+        return out
 
 
 @dataclass(frozen=True)
@@ -100,6 +125,14 @@ def build_cell_properties(
         per_layer = [m.species[sp] for m in layer_materials]
         initial = np.array([p.initial for p in per_layer])[cell_layer]
         sites = np.array([p.sites if p.sites is not None else np.inf for p in per_layer])
+        models: list[MobilityModel] = []
+        model_of_layer = np.full(len(per_layer), -1, dtype=np.int64)
+        for k, p in enumerate(per_layer):
+            if p.mobility is not None:
+                from cosinter.models.transport import DefectMobility  # noqa: PLC0415  TODO top
+
+                models.append(DefectMobility.from_spec(p.mobility))
+                model_of_layer[k] = len(models) - 1
         species[sp] = SpeciesCellData(
             name=sp,
             charge=z,
@@ -108,6 +141,9 @@ def build_cell_properties(
             mu0=np.array([p.mu0 for p in per_layer])[cell_layer],
             D0=np.array([p.D0 for p in per_layer], dtype=float)[cell_layer],
             Ea=np.array([p.Ea for p in per_layer], dtype=float)[cell_layer],
+            background=np.array([p.background for p in per_layer])[cell_layer],
+            mobility_models=tuple(models),
+            mobility_index=model_of_layer[cell_layer] if models else None,
         )
     return CellProperties(
         layer=cell_layer,

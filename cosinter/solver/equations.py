@@ -23,29 +23,64 @@ lattice-gas (Fermi–Dirac) or dilute (Boltzmann) partition.
 Steps are swept until the Newton update is below a tolerance; anisotropic tensors
 in 2D/3D are swept too, because FiPy treats their tangential part explicitly.
 
+With electrostatics (:class:`~cosinter.models.electrostatics.PoissonSetup`) every
+interior face of a charged species is a hop face: the rates of
+:func:`cosinter.models.flux.hop_rates` add the exponentially fitted (Scharfetter–
+Gummel) drift :math:`z e\Delta\phi/kT` to the partition step, Newton gives
+:math:`J \approx \alpha c_1 - \beta c_2 + G(\phi_2-\phi_1) + \gamma`, and the
+:math:`G` part enters as a ``DiffusionTerm`` in :math:`\phi` with coefficient
+:math:`-G d` on interior faces only (never on boundary faces, where it would leak
+drift through walls). The species and Poisson's equation are solved together in one
+matrix (FiPy's ``&``) and swept to convergence: solving them one after the other is
+unstable beyond the dielectric relaxation time. A species with a concentration-
+dependent mobility is a hop face species too; its :math:`D(c)` is lagged by one
+sweep.
+
 Why not FiPy's ``ExponentialConvectionTerm``: it caches its weights with the
 diffusivity frozen as numbers at first use (and ``-``/``==`` copy terms, so the
 cached object is hard to reach), and with a face-varying coefficient its Peclet
 number did not reproduce the exact SG weights in our checks (interface flux off
-by ~10 %). Specifying the two face coefficients directly avoids both; issue 3's
-electrostatic drift inside materials will need the same care.
+by ~10 %). Specifying the two face coefficients directly avoids both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import fipy
 import numpy as np
 from numpy.typing import NDArray
 
 from cosinter.meshes.stack import StackGeometry
+from cosinter.models.electrostatics import PoissonSetup, thermal_voltage
+from cosinter.models.flux import hop_flux, hop_rates
 from cosinter.models.properties import CellProperties, SpeciesCellData
 from cosinter.models.transport import excess_potential
+from cosinter.units import FARADAY
 from cosinter.solver.fields import FaceGeometry, build_mesh, face_tensor, normal_component
 
 FloatArray = NDArray[np.float64]
+
+
+class _ImplicitSource(fipy.ImplicitSourceTerm):  # type: ignore[misc]
+    """An ``ImplicitSourceTerm`` that is always implicit.
+
+    FiPy moves a source to the right-hand side (lags it by one sweep) when its sign
+    opposes the diagonal's, which is right for stability of a term in the row's own
+    variable but turns the coupling -F z c of Poisson's equation into a Picard lag:
+    Newton sweeps then converge only linearly (found with a Gouy–Chapman run).
+    """
+
+    def _getWeight(  # noqa: N802  (FiPy's name)
+        self, var: Any, transientGeomCoeff: Any = None, diffusionGeomCoeff: Any = None
+    ) -> dict[str, Any]:
+        weight: dict[str, Any] = super()._getWeight(var, transientGeomCoeff, diffusionGeomCoeff)
+        zeros = np.zeros(var.shape, "d")
+        weight["diagonal"] = np.ones_like(np.asarray(weight["diagonal"]), dtype=bool)
+        weight["b vector"] = zeros
+        return weight
 
 
 @dataclass
@@ -65,7 +100,17 @@ class SpeciesState:
     fixed_right: float | None = None
     boundary_inflow: float = 0.0  # cumulative mol per lateral area through x = 0
     base_diffusivity: FloatArray = field(default_factory=lambda: np.zeros(0))
-    rates: tuple[FloatArray, FloatArray] = (np.zeros(0), np.zeros(0))  # k+, k- on jump faces
+    rates: tuple[FloatArray, FloatArray] = (np.zeros(0), np.zeros(0))  # k+, k- on hop faces
+    # hop faces beyond jumps: all interior faces when charged (Poisson) or D(c)
+    coupled: bool = False  # solved in one matrix with the potential
+    dynamic: bool = False  # rates change within a step (with phi or c)
+    cross: fipy.FaceVariable | None = None  # -G d: the phi coefficient on hop faces
+    hop_static: tuple[FloatArray, FloatArray, FloatArray, FloatArray] = (
+        np.zeros(0),
+        np.zeros(0),
+        np.zeros(0),
+        np.zeros(0),
+    )  # ln r1, ln r2, dpsi0, f1 at the current T
 
 
 @dataclass
@@ -96,19 +141,29 @@ class TransportSystem:
     geometry: StackGeometry
     props: CellProperties
     fixed: Mapping[str, Mapping[str, float]]
+    poisson: PoissonSetup | None = None
     mesh: fipy.meshes.mesh.Mesh = field(init=False)
     faces: FaceGeometry = field(init=False)
     species: dict[str, SpeciesState] = field(init=False)
     solver: object = field(init=False)
     max_inventory_correction: float = field(init=False, default=0.0)
     anisotropic: bool = field(init=False, default=False)
+    phi: fipy.CellVariable | None = field(init=False, default=None)
+    coupled_equation: fipy.terms.term.Term | None = field(init=False, default=None)
+    _T: float = field(init=False, default=0.0)
+    _phi_old: FloatArray | None = field(init=False, default=None)
+    rho_fixed: FloatArray | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self.mesh = build_mesh(self.geometry)
         self.faces = FaceGeometry.of(self.mesh, self.geometry)
         self.solver = fipy.LinearLUSolver(tolerance=1e-12, iterations=1)
+        if self.poisson is not None:
+            self.phi = fipy.CellVariable(mesh=self.mesh, name="phi", value=0.0)
         self.species = {name: self._build(data) for name, data in self.props.species.items()}
         self.anisotropic = self._has_off_diagonal()
+        if self.poisson is not None:
+            self.coupled_equation = self._build_poisson(self.poisson)
 
     # ------------------------------------------------------------------ set-up
     def _build(self, data: SpeciesCellData) -> SpeciesState:
@@ -125,15 +180,21 @@ class TransportSystem:
         jump = self.faces.interior & (
             (data.mu0[c1] != data.mu0[c2]) | (data.sites[c1] != data.sites[c2])
         )
+        coupled = self.phi is not None and data.charge != 0
+        dynamic = coupled or data.has_mobility
+        hop = self.faces.interior.copy() if dynamic else jump
         coeff = diffusivity if dim == 1 else (diffusivity,)
         convection = fipy.CentralDifferenceConvectionTerm(coeff=velocity, var=var)
         explicit_flux = fipy.FaceVariable(
             mesh=mesh, rank=1, value=np.zeros((dim, mesh.numberOfFaces))
         )
-        equation = (
-            fipy.TransientTerm(var=var)
-            == fipy.DiffusionTerm(coeff=coeff, var=var) - convection - explicit_flux.divergence
-        )
+        rhs = fipy.DiffusionTerm(coeff=coeff, var=var) - convection
+        cross = None
+        if coupled:
+            cross = fipy.FaceVariable(mesh=mesh, value=0.0)
+            # before the explicit source: FiPy needs terms in other variables first
+            rhs = rhs + fipy.DiffusionTerm(coeff=cross, var=self.phi)
+        equation = fipy.TransientTerm(var=var) == rhs - explicit_flux.divergence
         lattice_gas = bool(np.any(np.isfinite(data.sites[c1[jump]])))
         state = SpeciesState(
             data=data,
@@ -142,9 +203,12 @@ class TransportSystem:
             velocity=velocity,
             equation=equation,
             explicit_flux=explicit_flux,
-            jump_faces=jump,
-            nonlinear=bool(jump.any()) and lattice_gas,
+            jump_faces=hop,
+            nonlinear=(bool(jump.any()) and lattice_gas) or dynamic,
             scale=float(max(np.max(data.initial), 1e-300)),
+            coupled=coupled,
+            dynamic=dynamic,
+            cross=cross,
         )
         for side, faces in (("left", mesh.facesLeft), ("right", mesh.facesRight)):
             value = self.fixed.get(side, {}).get(data.name)
@@ -169,19 +233,116 @@ class TransportSystem:
             np.any(np.abs(probe - np.einsum("nii->ni", probe)[:, :, None] * np.eye(dim)) > 1e-12)
         )
 
+    def _build_poisson(self, setup: PoissonSetup) -> fipy.terms.term.Term:
+        r"""Poisson's equation, coupled (``&``) with the charged species.
+
+        .. math::
+
+           \nabla\cdot(\varepsilon\nabla\phi) + F\sum_i z_i c_i
+               - F\sum_i z_i c_{i,\mathrm{bg}} + \rho_s = 0
+
+        :math:`\rho_s` holds the end surface charges (in the end cells) and the
+        interface sheet charges, split between the two neighbouring cells in the
+        ratio that makes a piecewise-linear potential exact at the cell centres
+        (cell 1 takes :math:`r_2/(r_1+r_2)` with :math:`r = d/\varepsilon`). A pinned
+        interface potential cuts the face and acts as a Dirichlet value for both
+        half cells. Without any fixed potential the face x = 0 is grounded: the
+        stack is neutral, so that changes no field.
+        """
+        assert self.phi is not None
+        mesh, faces, geometry = self.mesh, self.faces, self.geometry
+        eps = np.asarray(setup.permittivity, dtype=float)
+        e1, e2 = eps[faces.cell1], eps[faces.cell2]
+        eps_face = (faces.d1 + faces.d2) / (faces.d1 / e1 + faces.d2 / e2)
+        width = np.tile(geometry.dx, geometry.n_cells // geometry.nx)  # x width per cell
+        rho_fixed = np.zeros(geometry.n_cells)
+        for name, state in self.species.items():
+            if state.coupled:
+                rho_fixed -= FARADAY * state.data.charge * setup.backgrounds[name]
+        for side, ids in (("left", mesh.facesLeft), ("right", mesh.facesRight)):
+            sigma = setup.surface_charge.get(side, 0.0)
+            if sigma:
+                cells = faces.cell1[np.asarray(ids)]
+                rho_fixed[cells] += sigma / width[cells]
+            value = setup.potential.get(side)
+            if value is not None:
+                self.phi.constrain(value, ids)
+        if not setup.has_reference:
+            self.phi.constrain(0.0, mesh.facesLeft)
+        pin_coeff = np.zeros(geometry.n_cells)
+        pin_source = np.zeros(geometry.n_cells)
+        for after_layer, sigma, pinned in setup.sheets:
+            index = self.interface_faces(after_layer)
+            c1, c2 = faces.cell1[index], faces.cell2[index]
+            r1, r2 = faces.d1[index] / e1[index], faces.d2[index] / e2[index]
+            np.add.at(rho_fixed, c1, sigma * r2 / (r1 + r2) / width[c1])
+            np.add.at(rho_fixed, c2, sigma * r1 / (r1 + r2) / width[c2])
+            if pinned is not None:
+                eps_face[index] = 0.0
+                for cells, d in ((c1, faces.d1[index]), (c2, faces.d2[index])):
+                    kappa = eps[cells] / (d * width[cells])
+                    np.add.at(pin_coeff, cells, kappa)
+                    np.add.at(pin_source, cells, kappa * pinned)
+        self.rho_fixed = rho_fixed
+        eps_var = fipy.FaceVariable(mesh=mesh, value=eps_face)
+        pin_var = fipy.CellVariable(mesh=mesh, value=pin_coeff)
+        fixed = fipy.CellVariable(mesh=mesh, value=rho_fixed + pin_source)
+
+        def operator() -> fipy.terms.term.Term:
+            # fresh term objects: FiPy caches matrix shapes in terms, so a term solved
+            # alone cannot join a coupled system afterwards
+            term = fipy.DiffusionTerm(coeff=eps_var, var=self.phi)
+            if np.any(pin_coeff):
+                term = term - _ImplicitSource(coeff=pin_var, var=self.phi)
+            return term
+
+        mobile = sum(
+            (FARADAY * s.data.charge * s.var for s in self.species.values() if s.coupled),
+            fipy.CellVariable(mesh=mesh, value=0.0),
+        )
+        # the potential of the initial concentrations (frame 0)
+        (operator() + (fixed + mobile) == 0).solve(var=self.phi, solver=self.solver)
+        self._phi_old = np.array(self.phi.value)
+        # FiPy: terms in other variables must come before plain sources ("inconsistent
+        # shapes" otherwise)
+        equation = operator()
+        for state in self.species.values():
+            if state.coupled:
+                equation = equation + _ImplicitSource(
+                    coeff=FARADAY * state.data.charge, var=state.var
+                )
+        equation = equation + fixed
+        coupled = None
+        for state in self.species.values():
+            if state.coupled:
+                coupled = state.equation if coupled is None else coupled & state.equation
+        return coupled & (equation == 0)
+
+    def interface_faces(self, after_layer: int) -> NDArray[np.int64]:
+        """Faces of the internal interface between layers ``after_layer`` and the next."""
+        faces, layer = self.faces, self.geometry.cell_layer
+        mask = (
+            faces.interior
+            & (faces.axis == 0)
+            & (layer[faces.cell1] == after_layer)
+            & (layer[faces.cell2] == after_layer + 1)
+        )
+        return np.flatnonzero(mask)
+
     # ------------------------------------------------------------------ coefficients
     def update_coefficients(self, T: float) -> None:
-        """Face diffusivities at temperature T (interface fluxes are updated per sweep)."""
+        """Face diffusivities at temperature T (hop-face fluxes are updated per sweep)."""
         dim = self.geometry.dimension
+        self._T = T
         for state in self.species.values():
             tensors = state.data.tensors(self.props.rotations, T)
             state.base_diffusivity = face_tensor(self.faces, tensors, dim)
             state.diffusivity.setValue(state.base_diffusivity)
-            self._interface_rates(state, tensors, T)
+            self._hop_geometry(state, tensors, T)
             self._update_interfaces(state)
 
-    def _interface_rates(self, state: SpeciesState, tensors: FloatArray, T: float) -> None:
-        """The jump faces' k+ and k- (see :meth:`_update_interfaces`): they depend on T only."""
+    def _hop_geometry(self, state: SpeciesState, tensors: FloatArray, T: float) -> None:
+        """The hop faces' T-dependent parts; the rates too when they depend on T only."""
         if not state.jump_faces.any():
             return
         faces = self.faces
@@ -190,16 +351,20 @@ class TransportSystem:
         data = state.data
         psi0 = excess_potential(np.zeros(len(data.mu0)), data.mu0, data.sites, T)
         dpsi0 = psi0[c2] - psi0[c1]
-        # half-cell resistances d/D_nn of each side, the partition jump at the face
-        r1 = np.log(faces.d1[index] / tensors[c1, axis, axis])
-        r2 = np.log(faces.d2[index] / tensors[c2, axis, axis])
-        state.rates = (
-            np.exp(-np.logaddexp(r1, r2 + dpsi0)),
-            np.exp(-np.logaddexp(r1 - dpsi0, r2)),
-        )
+        with np.errstate(divide="ignore"):
+            log_r1 = np.log(faces.d1[index] / tensors[c1, axis, axis])
+            log_r2 = np.log(faces.d2[index] / tensors[c2, axis, axis])
+        f1 = faces.d1[index] / (faces.d1[index] + faces.d2[index])
+        state.hop_static = (log_r1, log_r2, dpsi0, f1)
+        if not state.dynamic:
+            # half-cell resistances d/D_nn of each side, the partition jump at the face
+            state.rates = (
+                np.exp(-np.logaddexp(log_r1, log_r2 + dpsi0)),
+                np.exp(-np.logaddexp(log_r1 - dpsi0, log_r2)),
+            )
 
     def _update_interfaces(self, state: SpeciesState) -> None:
-        r"""Newton-linearised interface fluxes on jump faces from the current iterate.
+        r"""Newton-linearised hop-face fluxes from the current iterate.
 
         The partition jump sits on the face, between the two half cells (distances
         :math:`d_1, d_2` to the face, normal diffusivities :math:`D_1, D_2`). With
@@ -212,6 +377,7 @@ class TransportSystem:
            k_+ = \frac{1}{d_1/D_1 + (d_2/D_2)\,e^{\Delta\psi_0}},\quad
            k_- = k_+ e^{\Delta\psi_0}
 
+        (without a potential; with one, :func:`cosinter.models.flux.hop_rates`).
         Each direction is weighted by the vacancy fraction of the receiving side, so
         :math:`J = 0` exactly at the Fermi–Dirac partition
         :math:`\mathrm{logit}\,\theta_2 - \mathrm{logit}\,\theta_1 = -\Delta\mu^0/kT`.
@@ -219,9 +385,10 @@ class TransportSystem:
         with the partition :math:`K = e^{-\Delta\psi_0}` at the face,
         :math:`J = (c_1 - c_2/K)/(d_1/D_1 + d_2/(K D_2))`, which keeps the scheme
         second-order accurate across the jump. Newton:
-        :math:`J \approx \alpha c_1 - \beta c_2 + \gamma` with
-        :math:`\alpha = \partial J/\partial c_1 > 0` and
-        :math:`\beta = -\partial J/\partial c_2 > 0`. (Lagging the :math:`1-\theta`
+        :math:`J \approx \alpha c_1 - \beta c_2 + G\,(\phi_2-\phi_1) + \gamma` with
+        :math:`\alpha = \partial J/\partial c_1 > 0`,
+        :math:`\beta = -\partial J/\partial c_2 > 0` and
+        :math:`G = \partial J/\partial(\phi_2-\phi_1)`. (Lagging the :math:`1-\theta`
         factors instead, Picard, diverges once the receiving side is half full.)
         """
         if not state.jump_faces.any():
@@ -233,15 +400,41 @@ class TransportSystem:
         value = np.asarray(state.var.value)
         conc1, conc2 = value[c1], value[c2]
         inv_s1, inv_s2 = 1.0 / data.sites[c1], 1.0 / data.sites[c2]  # 0 if dilute
-        forward, backward = state.rates
         distance = faces.d1[index] + faces.d2[index]
+        coeff = state.base_diffusivity.copy()
+        dk_plus = dk_minus = None
+        if state.dynamic:
+            log_r1, log_r2, dpsi0, f1 = state.hop_static
+            if data.has_mobility:
+                # D(c) lagged by one sweep; also on boundary faces, through the tensor
+                factor = np.maximum(data.mobility_factor(np.maximum(value, 0.0), self._T), 0.0)
+                with np.errstate(divide="ignore"):
+                    log_f = np.log(factor)
+                log_r1, log_r2 = log_r1 - log_f[c1], log_r2 - log_f[c2]
+                outer = ~faces.interior
+                coeff[..., outer] = coeff[..., outer] * factor[faces.cell1[outer]]
+            v = np.zeros(len(index))
+            if state.coupled and self.phi is not None:
+                phi = np.asarray(self.phi.value)
+                v = data.charge * (phi[c2] - phi[c1]) / thermal_voltage(self._T)
+            k_plus, k_minus, dk_plus, dk_minus = hop_rates(log_r1, log_r2, dpsi0, v, f1)
+            state.rates = (k_plus, k_minus)
+        forward, backward = state.rates
         alpha = forward * (1.0 - conc2 * inv_s2) + backward * conc2 * inv_s1
         beta = forward * conc1 * inv_s2 + backward * (1.0 - conc1 * inv_s1)
         gamma = conc1 * conc2 * (forward * inv_s2 - backward * inv_s1)
+        if state.cross is not None and dk_plus is not None and dk_minus is not None:
+            assert self.phi is not None
+            phi = np.asarray(self.phi.value)
+            jv = hop_flux(dk_plus, dk_minus, conc1, conc2, inv_s1, inv_s2)
+            g = jv * data.charge / thermal_voltage(self._T)
+            gamma = gamma - g * (phi[c2] - phi[c1])
+            cross = np.zeros(len(faces.axis))
+            cross[index] = -g * distance
+            state.cross.setValue(cross)
         # alpha, beta > 0 while 0 <= theta < 1: the face keeps the M-matrix sign pattern
         alpha, beta = np.maximum(alpha, 0.0), np.maximum(beta, 0.0)
         dnn = 0.5 * (alpha + beta) * distance
-        coeff = state.base_diffusivity.copy()
         if dim == 1:
             coeff[index] = dnn
         else:
@@ -265,15 +458,28 @@ class TransportSystem:
         for name, v in values.items():
             self.species[name].var.setValue(v)
 
+    def potential(self) -> FloatArray | None:
+        """Current potential (V) per cell, a copy; None without electrostatics."""
+        return None if self.phi is None else np.array(self.phi.value, dtype=float)
+
     def step(self, dt: float, T: float, max_sweeps: int, tol: float) -> SweepResult:
         """One backward-Euler step of length ``dt`` ending at temperature ``T``.
 
         Species are advanced together: each is swept to ``tol`` (max-norm change
-        relative to its scale). Returns after the first species that fails.
+        relative to its scale; the potential relative to kT/e). The charged species
+        and the potential are solved in one matrix. Returns after the first species
+        (or coupled block) that fails.
         """
         self.update_coefficients(T)
         sweeps_total = 0
+        if self.coupled_equation is not None:
+            result = self._step_coupled(dt, T, max_sweeps, tol)
+            sweeps_total += result.sweeps
+            if not result.converged:
+                return result
         for name, state in self.species.items():
+            if state.coupled:
+                continue
             needs_sweeps = state.nonlinear or self.anisotropic
             change = np.inf
             sweep = 0
@@ -297,6 +503,48 @@ class TransportSystem:
             if np.min(previous) < -1e-9 * state.scale:
                 return SweepResult(False, sweeps_total, name, change, negative=True)
         return SweepResult(True, sweeps_total)
+
+    def _step_coupled(self, dt: float, T: float, max_sweeps: int, tol: float) -> SweepResult:
+        """Newton sweeps of the charged species and the potential in one matrix."""
+        assert self.coupled_equation is not None and self.phi is not None
+        states = {n: s for n, s in self.species.items() if s.coupled}
+        vt = thermal_voltage(T)
+        previous = {n: np.array(s.var.value) for n, s in states.items()}
+        previous_phi = np.array(self.phi.value)
+        change, worst = np.inf, None
+        sweep = 0
+        while sweep < max_sweeps:
+            if sweep > 0:
+                for state in states.values():
+                    self._update_interfaces(state)
+            self.coupled_equation.solve(dt=dt, solver=self.solver)
+            sweep += 1
+            change, worst = 0.0, None
+            for name, state in states.items():
+                if state.fixed_left is None and state.fixed_right is None:
+                    self._restore_inventory(state)
+                current = np.array(state.var.value)
+                delta = float(np.max(np.abs(current - previous[name]))) / state.scale
+                if not np.isfinite(delta):
+                    return SweepResult(False, sweep, name, np.inf)
+                if delta >= change:
+                    change, worst = delta, name
+                previous[name] = current
+            phi = np.array(self.phi.value)
+            delta = float(np.max(np.abs(phi - previous_phi))) / vt
+            if not np.isfinite(delta):
+                return SweepResult(False, sweep, "phi", np.inf)
+            if delta > change:
+                change, worst = delta, "phi"
+            previous_phi = phi
+            if change < tol:
+                break
+        if change >= tol:
+            return SweepResult(False, sweep, worst, change)
+        for name, state in states.items():
+            if np.min(previous[name]) < -1e-9 * state.scale:
+                return SweepResult(False, sweep, name, change, negative=True)
+        return SweepResult(True, sweep)
 
     def _restore_inventory(self, state: SpeciesState) -> None:
         r"""Deflate the solve's round-off out of the conserved (equilibrium) mode.
@@ -339,11 +587,15 @@ class TransportSystem:
                 else:
                     state.boundary_inflow += dt * self._left_flux(state)
             state.var.updateOld()
+        if self.phi is not None:
+            self._phi_old = np.array(self.phi.value)
 
     def reject(self) -> None:
         """Return to the values at the start of the step."""
         for state in self.species.values():
             state.var.setValue(state.var.old.value)
+        if self.phi is not None and self._phi_old is not None:
+            self.phi.setValue(self._phi_old)
 
     def _left_flux(self, state: SpeciesState) -> float:
         """Flux into the stack through x = 0 (mol m^-2 s^-1, lateral mean)."""
@@ -355,3 +607,6 @@ class TransportSystem:
         c = np.asarray(state.var.value)[cells]
         flux = dnn[faces] * (float(state.fixed_left or 0.0) - c) / self.faces.d1[faces]
         return float(np.mean(flux))
+
+
+

@@ -24,12 +24,14 @@ from cosinter.case import Case, HoldStep, RampStep, StaircaseStep
 from cosinter.errors import CaseError
 from cosinter.meshes.stack import StackGeometry
 from cosinter.models import thermal
+from cosinter.models.electrostatics import PoissonSetup
 from cosinter.models.materials import Material, resolve_case_materials
 from cosinter.models.properties import CellProperties, build_cell_properties, layer_rotation
 from cosinter.results.metrics import frame_metrics, layer_inventories, metric_names
 from cosinter.results.writers import CsvTable, PvdSeries, write_json
 from cosinter.solver.equations import TransportSystem
 from cosinter.solver.stepping import StepControl, StepperState, run
+from cosinter.units import VACUUM_PERMITTIVITY
 
 # --------------------------------------------------------------------------- resolving
 
@@ -64,6 +66,7 @@ def build_geometry(case: Case) -> StackGeometry:
         width=m.width or 0.0,
         lateral_cell_size=(m.lateral_cell_size or m.cell_size) if m.dimension > 1 else 0.0,
         periodic=m.lateral == "periodic",
+        refine=(m.refine.cell_size, m.refine.width, m.refine.growth) if m.refine else None,
     )
 
 
@@ -321,6 +324,44 @@ class Simulation:
             self.rotations,
             {name: sp.charge for name, sp in case.species.items()},
         )
+        self.poisson = self.poisson_setup()
+
+    def poisson_setup(self) -> PoissonSetup | None:
+        """Poisson's data from ``[electrostatics]``, ``[boundaries]``, ``[[interfaces]]``.
+
+        Raises
+        ------
+        CaseError
+            A layer's material without ``relative_permittivity``.
+        """
+        case = self.case
+        if not case.electrostatics.enabled:
+            return None
+        eps_r = []
+        for index, layer in enumerate(case.layers):
+            value = self.materials[layer.material].relative_permittivity
+            if value is None:
+                raise CaseError(
+                    f"electrostatics needs the relative permittivity of material "
+                    f"'{layer.material}' (set materials.{layer.material}.relative_permittivity)",
+                    key=f"layers.{index}.material",
+                )
+            eps_r.append(value)
+        b = case.boundaries
+        return PoissonSetup(
+            permittivity=VACUUM_PERMITTIVITY * np.asarray(eps_r)[self.geometry.cell_layer],
+            backgrounds={
+                name: (d.background if d.background is not None else d.initial)
+                for name, d in self.props.species.items()
+                if d.charge
+            },
+            potential={"left": b.left.potential, "right": b.right.potential},
+            surface_charge={
+                "left": b.left.surface_charge or 0.0,
+                "right": b.right.surface_charge or 0.0,
+            },
+            sheets=tuple((i.after_layer, i.sheet_charge, i.potential) for i in case.interfaces),
+        )
 
     def control(self) -> StepControl:
         s = self.case.solver
@@ -377,6 +418,7 @@ class Simulation:
                 "left": dict(self.case.boundaries.left.fixed),
                 "right": dict(self.case.boundaries.right.fixed),
             },
+            self.poisson,
         )
         outputs = _Outputs(self, out_dir, self.record())
         observers: Sequence[Any] = (outputs, _Progress(self.program.duration, progress))

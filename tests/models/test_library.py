@@ -57,7 +57,7 @@ def test_every_entry_resolves(name: str) -> None:
 
 # --------------------------------------------------------------------------- sources
 
-_CITES = re.compile(r"\b(19|20)\d\d\b|doi:|arXiv:")
+_CITES = re.compile(r"\b(19|20)\d\d\b|doi:|arXiv:|https?://")
 
 
 def _acceptable_source(leaf: str, text: str) -> bool:
@@ -72,8 +72,13 @@ def _acceptable_source(leaf: str, text: str) -> bool:
 
 def _numeric_leaves(material: Material) -> list[str]:
     leaves = ["lattice"] if material.lattice is not None else []
-    for sp in material.species:
+    if material.relative_permittivity is not None:
+        leaves.append("relative_permittivity")
+    for sp, params in material.species.items():
         leaves += [f"species.{sp}.{key}" for key in LEAVES]
+        if params.mobility is not None:
+            numbers = params.mobility.model_dump(exclude={"model"})
+            leaves += [f"species.{sp}.mobility.{key}" for key in numbers]
     return leaves
 
 
@@ -85,6 +90,12 @@ def test_every_number_has_a_source(name: str) -> None:
         assert source.strip(), f"{name}: no source for {leaf}"
         for part in source.split(" | "):  # {ab, c} tables: each part has its own
             assert _acceptable_source(leaf, part), f"{name}.{leaf}: {part!r}"
+
+
+def test_every_library_material_has_a_permittivity() -> None:
+    for name in sorted(EXPECTED):
+        eps = resolve_material(name).relative_permittivity
+        assert eps is not None and 1.0 < eps < 1000.0, name
 
 
 def test_source_rule_rejects_bare_texts() -> None:

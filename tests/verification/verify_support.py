@@ -32,7 +32,7 @@ def solve(raw: dict[str, Any]) -> tuple[Simulation, TransportSystem, StepperStat
         "left": dict(sim.case.boundaries.left.fixed),
         "right": dict(sim.case.boundaries.right.fixed),
     }
-    system = TransportSystem(sim.geometry, sim.props, fixed)
+    system = TransportSystem(sim.geometry, sim.props, fixed, sim.poisson)
     state = run(system, sim.program, sim.frame_times, sim.control())
     return sim, system, state
 
