@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import itertools
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -100,15 +101,14 @@ class RefineSpec(_Strict):
     cell_size: Length = Field(gt=0, description="Cell size at the interfaces along x (m).")
     width: Length = Field(
         gt=0,
-        description="Distance from each interface over which cells grow from `cell_size` "
-        "to the mesh `cell_size` (m).",
+        description="Depth of the fine zone on each side of every interface (m); beyond "
+        "it cells grow geometrically by `growth` up to the mesh `cell_size`.",
     )
     growth: float = Field(
         1.2,
         gt=1.0,
         le=2.0,
-        description="Largest ratio of neighbouring cell sizes in the graded zone "
-        "(dimensionless).",
+        description="Largest ratio of neighbouring cell sizes in the graded zone (dimensionless).",
     )
 
 
@@ -142,6 +142,11 @@ class MeshSpec(_Strict):
             raise ValueError(f"a {self.dimension}D mesh needs `width` (e.g. width = '20 nm')")
         if self.dimension == 1 and (self.width is not None or self.lateral_cell_size is not None):
             raise ValueError("`width` and `lateral_cell_size` apply to 2D/3D meshes only")
+        if self.refine is not None and self.refine.cell_size > self.cell_size:
+            raise ValueError(
+                f"refine.cell_size ({self.refine.cell_size:g} m) must not exceed the mesh "
+                f"cell_size ({self.cell_size:g} m)"
+            )
         return self
 
 
@@ -235,7 +240,8 @@ class DefectMobilitySpec(_Strict):
             raise ValueError(
                 "`crowding_temperatures` and `crowding_compositions` need the same length"
             )
-        if any(b <= a for a, b in zip(self.crowding_temperatures, self.crowding_temperatures[1:])):
+        temps = self.crowding_temperatures
+        if any(b <= a for a, b in itertools.pairwise(temps)):
             raise ValueError("`crowding_temperatures` must be strictly ascending")
         if any(x <= self.full_occupancy for x in self.crowding_compositions):
             raise ValueError(

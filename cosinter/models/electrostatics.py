@@ -139,7 +139,9 @@ def mott_schottky_charge_width(
     vt = thermal_voltage(T) / abs(z)
     u0 = abs(barrier) / vt
     return float(
-        np.sqrt(2.0 * eps * (abs(barrier) - vt * (-np.expm1(-u0))) / (abs(z) * FARADAY * c_background))
+        np.sqrt(
+            2.0 * eps * (abs(barrier) - vt * (-np.expm1(-u0))) / (abs(z) * FARADAY * c_background)
+        )
     )
 
 

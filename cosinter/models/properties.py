@@ -15,9 +15,13 @@ from numpy.typing import NDArray
 
 from cosinter.models import crystal
 from cosinter.models.materials import Material
-from cosinter.models.transport import lab_tensors
+from cosinter.models.transport import DefectMobility, lab_tensors
 
 FloatArray = NDArray[np.float64]
+
+
+#: Smallest 1 - theta the mobility correction divides by (a full lattice gas).
+MIN_VACANCY_FRACTION = 1e-3
 
 
 class MobilityModel(Protocol):
@@ -54,13 +58,21 @@ class SpeciesCellData:
         return bool(self.mobility_models)
 
     def mobility_factor(self, c: FloatArray, T: float) -> FloatArray:
-        """D(c, T) / D(T) per cell: 1 where no mobility model applies."""
+        r"""D(c, T) / D(T) per cell: 1 where no mobility model applies.
+
+        A model's factor sets the conductivity, :math:`\sigma \propto c\,D\,f`. In a
+        lattice gas the flux already carries the blocking factor
+        :math:`c(1-\theta)`, so there the factor is divided by :math:`1-\theta`
+        (floored at :data:`MIN_VACANCY_FRACTION`) to keep the model's conductivity,
+        and with it its sourced turning compositions.
+        """
         out = np.ones(len(c))
         if self.mobility_index is None:
             return out
         for k, model in enumerate(self.mobility_models):
             mask = self.mobility_index == k
-            out[mask] = model.factor(c[mask], T)
+            vacancy = np.maximum(1.0 - c[mask] / self.sites[mask], MIN_VACANCY_FRACTION)
+            out[mask] = model.factor(c[mask], T) / vacancy
         return out
 
 
@@ -129,8 +141,6 @@ def build_cell_properties(
         model_of_layer = np.full(len(per_layer), -1, dtype=np.int64)
         for k, p in enumerate(per_layer):
             if p.mobility is not None:
-                from cosinter.models.transport import DefectMobility  # noqa: PLC0415  TODO top
-
                 models.append(DefectMobility.from_spec(p.mobility))
                 model_of_layer[k] = len(models) - 1
         species[sp] = SpeciesCellData(

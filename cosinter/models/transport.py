@@ -192,14 +192,14 @@ class DefectMobility:
     :math:`x_t` is the maximum on the interstitial side, :math:`x > x_0`; the
     vacancy side has its own maximum near :math:`x_0/2`, which is not the
     crowding turning point of the source. Between the sourced temperatures
-    :math:`n_c` is interpolated linearly in :math:`1/T`; outside them it is
-    extrapolated linearly in :math:`1/T` with the end segments' slopes and
-    clipped below at :data:`CROWDING_SCALE_FLOOR` (:math:`10^{-3}`), so it stays
-    positive (the floor makes crowded interstitials practically immobile).
+    :math:`n_c` is interpolated linearly in :math:`1/T`; outside them
+    :math:`\ln n_c` is extrapolated linearly in :math:`1/T` with the end segments'
+    slopes and clipped below at :data:`CROWDING_SCALE_FLOOR` (:math:`10^{-3}`).
 
-    If the flux carries the lattice-gas blocking factor in its drift,
-    :math:`\sigma \propto c(1-\theta)D`, the turning points of the model move;
-    the fit above assumes :math:`\sigma \propto c\,D`.
+    The fit assumes :math:`\sigma \propto c\,D f`. In a lattice gas the flux
+    carries :math:`c(1-\theta)`, so the solver divides :math:`f` by
+    :math:`1-\theta` there (:meth:`cosinter.models.properties.SpeciesCellData.mobility_factor`)
+    and the turning points stay where the source puts them.
 
     Attributes
     ----------
@@ -312,19 +312,22 @@ class DefectMobility:
     def crowding_scale(self, T: float) -> float:
         r"""Crowding scale :math:`n_c(T)` (Li per formula unit), linear in :math:`1/T`.
 
-        Interpolated between the fitted turning points, extrapolated with the end
-        segments' slopes, clipped below at :data:`CROWDING_SCALE_FLOOR`.
+        Interpolated linearly between the fitted turning points; outside them
+        :math:`\ln n_c` is extrapolated linearly in :math:`1/T` with the end
+        segment's slope (a linear extrapolation of :math:`n_c` itself would reach
+        zero at 952 K, inside the sintering range), and the result is clipped below
+        at :data:`CROWDING_SCALE_FLOOR`.
         """
         if not T > 0:
             raise ValueError(f"temperature must be positive, got {T!r}")
         u = 1.0 / T
         us, ns = self._inverse_temps, self._scales
         if u < us[0]:  # hotter than the hottest turning point
-            slope = (ns[1] - ns[0]) / (us[1] - us[0])
-            n_c = ns[0] + slope * (u - us[0])
+            slope = np.log(ns[1] / ns[0]) / (us[1] - us[0])
+            n_c = ns[0] * np.exp(slope * (u - us[0]))
         elif u > us[-1]:  # colder than the coldest one
-            slope = (ns[-1] - ns[-2]) / (us[-1] - us[-2])
-            n_c = ns[-1] + slope * (u - us[-1])
+            slope = np.log(ns[-1] / ns[-2]) / (us[-1] - us[-2])
+            n_c = ns[-1] * np.exp(slope * (u - us[-1]))
         else:
             n_c = np.interp(u, us, ns)
         return float(max(n_c, CROWDING_SCALE_FLOOR))

@@ -106,3 +106,123 @@ def frame_metrics(
                     geometry, profile, start, k, side, absolute
                 )
     return out
+
+
+# --------------------------------------------------------------------------- space charge
+
+
+def space_charge_names(n_layers: int, with_defects: bool) -> list[str]:
+    """Column names of :func:`space_charge_metrics`, in order."""
+    names: list[str] = []
+    for k in range(n_layers - 1):
+        names += [
+            f"potential_drop_V_i{k}",
+            f"interface_potential_V_i{k}",
+            f"scl_width_m_i{k}",
+            f"scl_asr_ohm_m2_i{k}",
+        ]
+        if with_defects:
+            names.append(f"defect_zone_m_i{k}")
+    return names
+
+
+def interface_potential(
+    geometry: StackGeometry,
+    phi: FloatArray,
+    eps: FloatArray,
+    interface: int,
+    sheet_charge: float = 0.0,
+    pinned: float | None = None,
+) -> float:
+    r"""Potential on the interface face from Gauss's law across it (V).
+
+    .. math::
+
+       \phi_f = \frac{\sigma + \varepsilon_1\phi_1/d_1 + \varepsilon_2\phi_2/d_2}
+                     {\varepsilon_1/d_1 + \varepsilon_2/d_2}
+
+    with the two neighbouring columns' centres at distances :math:`d_{1,2}`; the
+    pinned value when the interface potential is fixed.
+    """
+    if pinned is not None:
+        return float(pinned)
+    left = int(np.searchsorted(geometry.layer_of_column, interface, side="right")) - 1
+    right = left + 1
+    dx = geometry.dx
+    g1, g2 = eps[left] / (0.5 * dx[left]), eps[right] / (0.5 * dx[right])
+    return float((sheet_charge + g1 * phi[left] + g2 * phi[right]) / (g1 + g2))
+
+
+def space_charge_metrics(
+    geometry: StackGeometry,
+    phi: FloatArray,
+    eps: FloatArray,
+    resistivity: FloatArray,
+    sheets: Mapping[int, tuple[float, float | None]],
+    mobility: FloatArray | None = None,
+) -> dict[str, float]:
+    r"""Space-charge metrics of every internal interface k (all per column, lateral mean).
+
+    ``potential_drop_V_i<k>`` (V)
+        :math:`\phi(\text{middle of layer } k{+}1) - \phi(\text{middle of layer } k)`.
+    ``interface_potential_V_i<k>`` (V)
+        :math:`\phi_f - (\phi_L + \phi_R)/2`: the interface (e.g. grain-boundary
+        core) potential against the mean of the two layer middles.
+    ``scl_width_m_i<k>`` (m)
+        Sum over both sides of the distance from the interface at which
+        :math:`|\phi - \phi_\mathrm{side}|` has fallen to :math:`1/e` of its value at
+        the interface (:math:`\phi_\mathrm{side}` the potential in the middle of that
+        layer; a side with less than 1 uV deviation counts 0): the Debye length
+        per side in the linear Gouy–Chapman regime.
+    ``scl_asr_ohm_m2_i<k>`` (ohm m^2)
+        Excess area-specific resistance of the two adjacent layers over their
+        middles' bulk: :math:`\int (\rho_e(x) - \rho_{e,\mathrm{side}})\,dx` with the
+        ionic resistivity :math:`\rho_e = 1/\sigma` (Nernst–Einstein, at the frame's
+        temperature).
+    ``defect_zone_m_i<k>`` (m, only with a mobility model)
+        Distance from the interface to the cell of lowest mobility factor in the
+        two adjacent layers (the defect-deficient zone).
+    """
+    faces = geometry.x_faces
+    x = 0.5 * (faces[1:] + faces[:-1])
+    dx = geometry.dx
+    layer = geometry.layer_of_column
+    out: dict[str, float] = {}
+    for k, x_f in enumerate(geometry.interfaces):
+        sigma, pinned = sheets.get(k, (0.0, None))
+        mids = []
+        for side_layer in (k, k + 1):
+            cols = np.flatnonzero(layer == side_layer)
+            mids.append(cols[len(cols) // 2])
+        phi_l, phi_r = phi[mids[0]], phi[mids[1]]
+        phi_f = interface_potential(geometry, phi, eps, k, sigma, pinned)
+        out[f"potential_drop_V_i{k}"] = float(phi_r - phi_l)
+        out[f"interface_potential_V_i{k}"] = float(phi_f - 0.5 * (phi_l + phi_r))
+        width = 0.0
+        for side_layer, phi_side in ((k, phi_l), (k + 1, phi_r)):
+            cols = np.flatnonzero(layer == side_layer)
+            dev0 = abs(phi_f - phi_side)
+            if dev0 < 1e-6:
+                continue
+            cols = cols[::-1] if side_layer == k else cols  # walk away from the interface
+            dist = np.concatenate([[0.0], np.abs(x[cols] - x_f)])
+            dev = np.concatenate([[dev0], np.abs(phi[cols] - phi_side)])
+            below = np.flatnonzero(dev <= dev0 / np.e)
+            if len(below) == 0:
+                width += float(dist[-1])
+                continue
+            j = int(below[0])
+            # linear interpolation of the crossing between samples j-1 and j
+            frac = (dev[j - 1] - dev0 / np.e) / (dev[j - 1] - dev[j])
+            width += float(dist[j - 1] + frac * (dist[j] - dist[j - 1]))
+        out[f"scl_width_m_i{k}"] = width
+        excess = 0.0
+        for side_layer, mid in ((k, mids[0]), (k + 1, mids[1])):
+            cols = np.flatnonzero(layer == side_layer)
+            excess += float(np.sum((resistivity[cols] - resistivity[mid]) * dx[cols]))
+        out[f"scl_asr_ohm_m2_i{k}"] = excess
+        if mobility is not None:
+            cols = np.flatnonzero((layer == k) | (layer == k + 1))
+            j = cols[int(np.argmin(mobility[cols]))]
+            out[f"defect_zone_m_i{k}"] = float(abs(x[j] - x_f))
+    return out

@@ -58,13 +58,13 @@ from cosinter.models.electrostatics import PoissonSetup, thermal_voltage
 from cosinter.models.flux import hop_flux, hop_rates
 from cosinter.models.properties import CellProperties, SpeciesCellData
 from cosinter.models.transport import excess_potential
-from cosinter.units import FARADAY
 from cosinter.solver.fields import FaceGeometry, build_mesh, face_tensor, normal_component
+from cosinter.units import FARADAY
 
 FloatArray = NDArray[np.float64]
 
 
-class _ImplicitSource(fipy.ImplicitSourceTerm):  # type: ignore[misc]
+class _ImplicitSource(fipy.ImplicitSourceTerm):
     """An ``ImplicitSourceTerm`` that is always implicit.
 
     FiPy moves a source to the right-hand side (lags it by one sweep) when its sign
@@ -73,7 +73,7 @@ class _ImplicitSource(fipy.ImplicitSourceTerm):  # type: ignore[misc]
     Newton sweeps then converge only linearly (found with a Gouy–Chapman run).
     """
 
-    def _getWeight(  # noqa: N802  (FiPy's name)
+    def _getWeight(
         self, var: Any, transientGeomCoeff: Any = None, diffusionGeomCoeff: Any = None
     ) -> dict[str, Any]:
         weight: dict[str, Any] = super()._getWeight(var, transientGeomCoeff, diffusionGeomCoeff)
@@ -607,6 +607,3 @@ class TransportSystem:
         c = np.asarray(state.var.value)[cells]
         flux = dnn[faces] * (float(state.fixed_left or 0.0) - c) / self.faces.d1[faces]
         return float(np.mean(flux))
-
-
-

@@ -24,10 +24,17 @@ from cosinter.case import Case, HoldStep, RampStep, StaircaseStep
 from cosinter.errors import CaseError
 from cosinter.meshes.stack import StackGeometry
 from cosinter.models import thermal
-from cosinter.models.electrostatics import PoissonSetup
+from cosinter.models.electrostatics import PoissonSetup, charge_density
 from cosinter.models.materials import Material, resolve_case_materials
 from cosinter.models.properties import CellProperties, build_cell_properties, layer_rotation
-from cosinter.results.metrics import frame_metrics, layer_inventories, metric_names
+from cosinter.models.transport import nernst_einstein_conductivity
+from cosinter.results.metrics import (
+    frame_metrics,
+    layer_inventories,
+    metric_names,
+    space_charge_metrics,
+    space_charge_names,
+)
 from cosinter.results.writers import CsvTable, PvdSeries, write_json
 from cosinter.solver.equations import TransportSystem
 from cosinter.solver.stepping import StepControl, StepperState, run
@@ -149,10 +156,17 @@ class _Outputs:
         self.series = PvdSeries(self.directory)
         self.series.clear()
         names = list(sim.case.species)
+        self.poisson = sim.poisson
+        extra = ["phi_V"] if self.poisson is not None else []
         self.profiles = CsvTable(
-            self.directory / "profiles.csv", ["frame", "time_s", "T_K", "x_m", *names]
+            self.directory / "profiles.csv", ["frame", "time_s", "T_K", "x_m", *names, *extra]
         )
         self.metric_columns = metric_names(names, len(sim.case.layers))
+        self.mobility_species = [n for n, d in sim.props.species.items() if d.has_mobility]
+        if self.poisson is not None:
+            self.metric_columns += space_charge_names(
+                len(sim.case.layers), bool(self.mobility_species)
+            )
         self.metrics = CsvTable(
             self.directory / "metrics.csv",
             [
@@ -189,6 +203,14 @@ class _Outputs:
         values = state.system.values()
         faces = geometry.lateral_faces()
         cell_data: dict[str, np.ndarray] = dict(values)
+        phi = state.system.potential()
+        if phi is not None and self.poisson is not None:
+            cell_data["phi"] = phi
+            cell_data["charge_density"] = charge_density(
+                values,
+                self.poisson.backgrounds,
+                {n: d.charge for n, d in sim.props.species.items()},
+            )
         cell_data["material"] = sim.props.material.astype(np.int32)
         cell_data["layer"] = sim.props.layer.astype(np.int32)
         self.series.add_frame(
@@ -201,6 +223,8 @@ class _Outputs:
         )
         x = 0.5 * (geometry.x_faces[1:] + geometry.x_faces[:-1])
         columns = [geometry.column_average(values[sp]) for sp in sim.case.species]
+        if phi is not None:
+            columns.append(geometry.column_average(phi))
         self.profiles.add_rows(
             [state.frame, state.t, state.T, float(xi), *(float(c[i]) for c in columns)]
             for i, xi in enumerate(x)
@@ -215,6 +239,8 @@ class _Outputs:
             sim.case.output.penetration_threshold,
             self.references,
         )
+        if phi is not None and self.poisson is not None:
+            m.update(self._space_charge(state, values, phi))
         self.last_metrics = m
         st = state.stats
         self.metrics.add_rows(
@@ -229,6 +255,39 @@ class _Outputs:
                     st.wall_s,
                 ]
             ]
+        )
+
+    def _space_charge(
+        self, state: StepperState, values: Mapping[str, np.ndarray], phi: np.ndarray
+    ) -> dict[str, float]:
+        """Space-charge metrics of a frame (see :func:`space_charge_metrics`)."""
+        sim, geometry = self.sim, self.sim.geometry
+        assert self.poisson is not None
+        sigma = np.zeros(geometry.n_cells)
+        for name, data in sim.props.species.items():
+            if not data.charge:
+                continue
+            c = np.maximum(values[name], 0.0)
+            d_nn = data.tensors(sim.props.rotations, state.T)[:, 0, 0]
+            if data.has_mobility:
+                d_nn = d_nn * data.mobility_factor(c, state.T)
+            mobile = c * (1.0 - np.clip(c / data.sites, 0.0, 1.0))
+            sigma += nernst_einstein_conductivity(mobile, d_nn, data.charge, state.T)
+        column_sigma = geometry.column_average(sigma)
+        with np.errstate(divide="ignore"):
+            resistivity = np.where(column_sigma > 0, 1.0 / column_sigma, np.inf)
+        mobility = None
+        if self.mobility_species:
+            data = sim.props.species[self.mobility_species[0]]
+            c = np.maximum(values[data.name], 0.0)
+            mobility = geometry.column_average(data.mobility_factor(c, state.T))
+        return space_charge_metrics(
+            geometry,
+            geometry.column_average(phi),
+            geometry.column_average(self.poisson.permittivity),
+            resistivity,
+            {k: (sheet, pinned) for k, sheet, pinned in self.poisson.sheets},
+            mobility,
         )
 
     def on_finish(self, state: StepperState, error: BaseException | None) -> None:

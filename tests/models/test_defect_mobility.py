@@ -158,7 +158,9 @@ def test_crowding_scale_decreases_with_temperature() -> None:
     assert np.all(np.diff(n_c) <= 0)
     inside = (temps >= 575.0) & (temps <= 750.0)
     assert np.all(np.diff(n_c[inside]) < 0)
-    assert n_c.min() == CROWDING_SCALE_FLOOR
+    assert n_c.min() >= CROWDING_SCALE_FLOOR
+    # ln n_c is extrapolated in 1/T: interstitials stay mobile at sintering temperatures
+    assert 0.01 < m.crowding_scale(1123.15) < m.crowding_scale(750.0)
     assert m.crowding_scale(575.0) == pytest.approx(m.crowding_scales[0], rel=1e-14)
     assert m.crowding_scale(750.0) == pytest.approx(m.crowding_scales[-1], rel=1e-14)
 
