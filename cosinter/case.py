@@ -590,6 +590,11 @@ class Case(_Strict):
                     f"{len(self.layers)} layers, so internal interfaces are 0.."
                     f"{len(self.layers) - 2}"
                 )
+            if iface.potential is not None and iface.sheet_charge != 0.0:
+                raise ValueError(
+                    f"interfaces.{k}: give `sheet_charge` or `potential`, not both (a "
+                    "pinned potential takes whatever charge it needs)"
+                )
             if iface.after_layer in seen:
                 raise ValueError(f"interfaces.{k}: interface {iface.after_layer} listed twice")
             seen.add(iface.after_layer)

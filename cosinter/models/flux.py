@@ -72,8 +72,11 @@ def dlog_e(y: FloatArray) -> FloatArray:
     y = np.asarray(y, dtype=float)
     a = np.abs(y)
     safe = np.where(a < _SMALL, 1.0, y)
-    # 1/(1-e^-y) - 1/y = -1/expm1(-y) - 1/y
-    out = -1.0 / np.expm1(-safe) - 1.0 / safe
+    # 1/(1-e^-y) = -1/expm1(-y) for y > 0, = -e^y/expm1(y) for y < 0 (no overflow)
+    pos = np.where(safe > 0, safe, 1.0)
+    neg = np.where(safe < 0, safe, -1.0)
+    first = np.where(safe > 0, -1.0 / np.expm1(-pos), -np.exp(neg) / np.expm1(neg))
+    out = first - 1.0 / safe
     return np.where(a < _SMALL, 0.5 + y / 12.0, out)
 
 
@@ -113,6 +116,23 @@ def hop_rates(
     k_plus = np.exp(-log_q)
     k_minus = np.exp(dpsi0 + v - log_q)
     return k_plus, k_minus, -k_plus * dlog_q, k_minus * (1.0 - dlog_q)
+
+
+def resistance_weight(
+    log_r1: FloatArray, log_r2: FloatArray, dpsi0: FloatArray, v: FloatArray, f1: FloatArray
+) -> FloatArray:
+    r"""Share of side 1 in :math:`Q = 1/k_+`: :math:`\partial\ln Q/\partial\ln r_1`.
+
+    Side 2's share is one minus it. With a concentration-dependent diffusivity,
+    :math:`\partial J/\partial c_1 \mathrel{+}= J\,w_1\,\partial\ln D_1/\partial c_1`
+    (and likewise for side 2), which is how the solver's Newton step accounts for
+    :math:`D(c)`.
+    """
+    a = log_r1 + log_e(v * f1)
+    b = log_r2 + dpsi0 + v * f1 + log_e(v * (1.0 - f1))
+    with np.errstate(invalid="ignore"):
+        log_q = np.logaddexp(a, b)
+        return np.where(np.isfinite(log_q), np.exp(a - log_q), 0.5)
 
 
 def hop_rates_reference(

@@ -193,7 +193,8 @@ def space_charge_metrics(
         mids = []
         for side_layer in (k, k + 1):
             cols = np.flatnonzero(layer == side_layer)
-            mids.append(cols[len(cols) // 2])
+            middle = 0.5 * (faces[cols[0]] + faces[cols[-1] + 1])
+            mids.append(cols[int(np.argmin(np.abs(x[cols] - middle)))])  # graded meshes too
         phi_l, phi_r = phi[mids[0]], phi[mids[1]]
         phi_f = interface_potential(geometry, phi, eps, k, sigma, pinned)
         out[f"potential_drop_V_i{k}"] = float(phi_r - phi_l)

@@ -55,7 +55,7 @@ from numpy.typing import NDArray
 
 from cosinter.meshes.stack import StackGeometry
 from cosinter.models.electrostatics import PoissonSetup, thermal_voltage
-from cosinter.models.flux import hop_flux, hop_rates
+from cosinter.models.flux import hop_flux, hop_rates, resistance_weight
 from cosinter.models.properties import CellProperties, SpeciesCellData
 from cosinter.models.transport import excess_potential
 from cosinter.solver.fields import FaceGeometry, build_mesh, face_tensor, normal_component
@@ -403,26 +403,42 @@ class TransportSystem:
         distance = faces.d1[index] + faces.d2[index]
         coeff = state.base_diffusivity.copy()
         dk_plus = dk_minus = None
+        dlog_d1 = dlog_d2 = weight1 = None
         if state.dynamic:
             log_r1, log_r2, dpsi0, f1 = state.hop_static
-            if data.has_mobility:
-                # D(c) lagged by one sweep; also on boundary faces, through the tensor
-                factor = np.maximum(data.mobility_factor(np.maximum(value, 0.0), self._T), 0.0)
-                with np.errstate(divide="ignore"):
-                    log_f = np.log(factor)
-                log_r1, log_r2 = log_r1 - log_f[c1], log_r2 - log_f[c2]
-                outer = ~faces.interior
-                coeff[..., outer] = coeff[..., outer] * factor[faces.cell1[outer]]
             v = np.zeros(len(index))
             if state.coupled and self.phi is not None:
                 phi = np.asarray(self.phi.value)
                 v = data.charge * (phi[c2] - phi[c1]) / thermal_voltage(self._T)
+            if data.has_mobility:
+                # D(c): in the rates through r = d/D, in Newton through d ln D/dc
+                c = np.maximum(value, 0.0)
+                factor = np.maximum(data.mobility_factor(c, self._T), 0.0)
+                with np.errstate(divide="ignore"):
+                    log_f = np.log(factor)
+                step = 1e-6 * np.maximum(c, 1e-3 * state.scale)
+                dlog_f = (
+                    np.log(data.mobility_factor(c + step, self._T))
+                    - np.log(data.mobility_factor(np.maximum(c - step, 0.0), self._T))
+                ) / (c + step - np.maximum(c - step, 0.0))
+                log_r1, log_r2 = log_r1 - log_f[c1], log_r2 - log_f[c2]
+                dlog_d1, dlog_d2 = dlog_f[c1], dlog_f[c2]
+                weight1 = resistance_weight(log_r1, log_r2, dpsi0, v, f1)
+                outer = ~faces.interior
+                coeff[..., outer] = coeff[..., outer] * factor[faces.cell1[outer]]
             k_plus, k_minus, dk_plus, dk_minus = hop_rates(log_r1, log_r2, dpsi0, v, f1)
             state.rates = (k_plus, k_minus)
         forward, backward = state.rates
         alpha = forward * (1.0 - conc2 * inv_s2) + backward * conc2 * inv_s1
         beta = forward * conc1 * inv_s2 + backward * (1.0 - conc1 * inv_s1)
         gamma = conc1 * conc2 * (forward * inv_s2 - backward * inv_s1)
+        if dlog_d1 is not None and dlog_d2 is not None and weight1 is not None:
+            # J scales with 1/Q and Q with r1 = d1/D1(c1), r2 = d2/D2(c2)
+            flux = hop_flux(forward, backward, conc1, conc2, inv_s1, inv_s2)
+            extra1 = flux * weight1 * dlog_d1
+            extra2 = flux * (1.0 - weight1) * dlog_d2
+            alpha, beta = alpha + extra1, beta - extra2
+            gamma = gamma - extra1 * conc1 + extra2 * conc2
         if state.cross is not None and dk_plus is not None and dk_minus is not None:
             assert self.phi is not None
             phi = np.asarray(self.phi.value)
