@@ -33,8 +33,10 @@ Gummel) drift :math:`z e\Delta\phi/kT` to the partition step, Newton gives
 drift through walls). The species and Poisson's equation are solved together in one
 matrix (FiPy's ``&``) and swept to convergence: solving them one after the other is
 unstable beyond the dielectric relaxation time. A species with a concentration-
-dependent mobility is a hop face species too; its :math:`D(c)` is lagged by one
-sweep.
+dependent mobility is a hop face species too; Newton carries its
+:math:`\partial\ln D/\partial c` (lagged only on boundary faces). Newton updates
+are damped when they would move the potential by more than 8 kT/e or drive a
+concentration negative.
 
 Why not FiPy's ``ExponentialConvectionTerm``: it caches its weights with the
 diffusivity frozen as numbers at first use (and ``-``/``==`` copy terms, so the
@@ -438,7 +440,7 @@ class TransportSystem:
             extra1 = flux * weight1 * dlog_d1
             extra2 = flux * (1.0 - weight1) * dlog_d2
             alpha, beta = alpha + extra1, beta - extra2
-            gamma = gamma - extra1 * conc1 + extra2 * conc2
+            gamma = gamma - extra1 * conc1 - extra2 * conc2
         if state.cross is not None and dk_plus is not None and dk_minus is not None:
             assert self.phi is not None
             phi = np.asarray(self.phi.value)
@@ -521,20 +523,31 @@ class TransportSystem:
         return SweepResult(True, sweeps_total)
 
     def _step_coupled(self, dt: float, T: float, max_sweeps: int, tol: float) -> SweepResult:
-        """Newton sweeps of the charged species and the potential in one matrix."""
+        """Damped Newton sweeps of the charged species and the potential in one matrix."""
         assert self.coupled_equation is not None and self.phi is not None
         states = {n: s for n, s in self.species.items() if s.coupled}
         vt = thermal_voltage(T)
         previous = {n: np.array(s.var.value) for n, s in states.items()}
         previous_phi = np.array(self.phi.value)
-        change, worst = np.inf, None
+        change: float = np.inf
+        worst: str | None = None
         sweep = 0
         while sweep < max_sweeps:
             if sweep > 0:
                 for state in states.values():
                     self._update_interfaces(state)
-            self.coupled_equation.solve(dt=dt, solver=self.solver)
+            try:
+                self.coupled_equation.solve(dt=dt, solver=self.solver)
+            except (RuntimeError, ValueError, FloatingPointError):  # singular: diverged
+                return SweepResult(False, sweep + 1, None, np.inf)
             sweep += 1
+            damping = self._damping(states, previous, previous_phi, vt)
+            if damping < 1.0:
+                for name, state in states.items():
+                    new = np.asarray(state.var.value)
+                    state.var.setValue(previous[name] + damping * (new - previous[name]))
+                new_phi = np.asarray(self.phi.value)
+                self.phi.setValue(previous_phi + damping * (new_phi - previous_phi))
             change, worst = 0.0, None
             for name, state in states.items():
                 if state.fixed_left is None and state.fixed_right is None:
@@ -553,14 +566,42 @@ class TransportSystem:
             if delta > change:
                 change, worst = delta, "phi"
             previous_phi = phi
-            if change < tol:
+            if damping == 1.0 and change < tol:
                 break
         if change >= tol:
             return SweepResult(False, sweep, worst, change)
-        for name, state in states.items():
-            if np.min(previous[name]) < -1e-9 * state.scale:
+        for name in states:
+            if np.min(previous[name]) < -1e-9 * states[name].scale:
                 return SweepResult(False, sweep, name, change, negative=True)
         return SweepResult(True, sweep)
+
+    #: Largest potential change per Newton sweep, in kT/e, before the update is damped.
+    MAX_POTENTIAL_UPDATE = 8.0
+
+    def _damping(
+        self,
+        states: Mapping[str, SpeciesState],
+        previous: Mapping[str, FloatArray],
+        previous_phi: FloatArray,
+        vt: float,
+    ) -> float:
+        """Newton damping factor in (0, 1]: bounded potential change, positive concentrations.
+
+        Far from the solution (a large step into a strong field) the full update can
+        overshoot by many kT/e and drive concentrations negative; scaling it keeps
+        the iterate physical, and the sweep then counts as not converged.
+        """
+        assert self.phi is not None
+        damping = 1.0
+        jump = float(np.max(np.abs(np.asarray(self.phi.value) - previous_phi))) / vt
+        if jump > self.MAX_POTENTIAL_UPDATE:
+            damping = self.MAX_POTENTIAL_UPDATE / jump
+        for name, state in states.items():
+            old, new = previous[name], np.asarray(state.var.value)
+            falling = (new < 0.0) & (old > 0.0)
+            if falling.any():
+                damping = min(damping, 0.9 * float(np.min(old[falling] / (old - new)[falling])))
+        return max(damping, 1e-3)
 
     def _restore_inventory(self, state: SpeciesState) -> None:
         r"""Deflate the solve's round-off out of the conserved (equilibrium) mode.

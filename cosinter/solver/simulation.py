@@ -280,7 +280,10 @@ class _Outputs:
         if self.mobility_species:
             data = sim.props.species[self.mobility_species[0]]
             c = np.maximum(values[data.name], 0.0)
-            mobility = geometry.column_average(data.mobility_factor(c, state.T))
+            factor = data.mobility_factor(c, state.T)
+            if data.mobility_index is not None:  # only where the model applies
+                factor = np.where(data.mobility_index >= 0, factor, np.inf)
+            mobility = geometry.column_average(factor)
         return space_charge_metrics(
             geometry,
             geometry.column_average(phi),

@@ -3,7 +3,8 @@
 A Sphinx extension (``docs/conf.py``) writing ``docs/generated/library.rst``, which
 ``docs/materials.rst`` includes: a summary table of every entry (with D at 25 degC and
 700 degC) and, per entry, every value with its unit and its source exactly as the
-library states it. Importable without Sphinx (``render()``).
+library states it (a mobility model key by key, with its fitted crowding scales).
+Importable without Sphinx (``render()``).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import numpy as np
 from case_schema import _rst
 
 from cosinter.models.materials import Material, library_names, resolve_material
-from cosinter.models.transport import arrhenius
+from cosinter.models.transport import DefectMobility, arrhenius
 from cosinter.units import EV, ZERO_CELSIUS
 
 OUTPUT = Path("generated") / "library.rst"
@@ -136,9 +137,38 @@ def render() -> str:
                 ("D0", _principal(p.D0), "m²/s"),
                 ("Ea", _principal(p.Ea, EV), "eV"),
             ]
+            if not _same(p.background, p.initial):
+                values.append(("background", _g(p.background / 1e3), "mol/L"))
+            mob = p.mobility
+            if mob is not None:
+                temps = ", ".join(_g(T) for T in mob.crowding_temperatures)
+                values += [
+                    ("mobility.model", f"``{mob.model}``", ""),
+                    ("mobility.formula_density", _g(mob.formula_density / 1e3, 5), "mol/L"),
+                    ("mobility.full_occupancy", _g(mob.full_occupancy), "per f.u."),
+                    ("mobility.reference", _g(mob.reference), "per f.u."),
+                    ("mobility.intrinsic", _g(mob.intrinsic), "per f.u."),
+                    ("mobility.crowding_temperatures", temps, "K"),
+                    (
+                        "mobility.crowding_compositions",
+                        ", ".join(_g(x) for x in mob.crowding_compositions),
+                        "per f.u.",
+                    ),
+                ]
             for key, value, unit in values:
                 source = m.source_of(f"species.{sp}.{key}")
                 rows.append([f"``species.{sp}.{key}``", value, unit, _rst(source)])
+            if mob is not None:
+                scales = DefectMobility.from_spec(mob).crowding_scales
+                rows.append(
+                    [
+                        f"(fitted crowding scales of ``species.{sp}.mobility``)",
+                        ", ".join(_g(s, 3) for s in scales),
+                        "per f.u.",
+                        f"derived: :math:`n_c` at {temps} K, from the turning compositions "
+                        "(see the theory chapter)",
+                    ]
+                )
         lines += _list_table(["key", "value", "unit", "source"], rows, "18 18 8 56")
     return "\n".join(lines)
 
