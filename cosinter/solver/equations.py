@@ -439,7 +439,6 @@ class TransportSystem:
             flux = hop_flux(forward, backward, conc1, conc2, inv_s1, inv_s2)
             extra1 = flux * weight1 * dlog_d1
             extra2 = flux * (1.0 - weight1) * dlog_d2
-            alpha, beta = alpha + extra1, beta - extra2
             gamma = gamma - extra1 * conc1 - extra2 * conc2
         if state.cross is not None and dk_plus is not None and dk_minus is not None:
             assert self.phi is not None
@@ -452,6 +451,10 @@ class TransportSystem:
             state.cross.setValue(cross)
         # alpha, beta > 0 while 0 <= theta < 1: the face keeps the M-matrix sign pattern
         alpha, beta = np.maximum(alpha, 0.0), np.maximum(beta, 0.0)
+        if dlog_d1 is not None:
+            # D(c) terms may break the sign pattern; Newton stays exact and the damped
+            # update (see _damping) keeps concentrations positive
+            alpha, beta = alpha + extra1, beta - extra2
         dnn = 0.5 * (alpha + beta) * distance
         if dim == 1:
             coeff[index] = dnn
