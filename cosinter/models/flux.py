@@ -72,10 +72,10 @@ def dlog_e(y: FloatArray) -> FloatArray:
     y = np.asarray(y, dtype=float)
     a = np.abs(y)
     safe = np.where(a < _SMALL, 1.0, y)
-    # 1/(1-e^-y) = -1/expm1(-y) for y > 0, = -e^y/expm1(y) for y < 0 (no overflow)
+    # 1/(1-e^-y) = -1/expm1(-y) for y > 0, = e^y/expm1(y) for y < 0 (no overflow)
     pos = np.where(safe > 0, safe, 1.0)
     neg = np.where(safe < 0, safe, -1.0)
-    first = np.where(safe > 0, -1.0 / np.expm1(-pos), -np.exp(neg) / np.expm1(neg))
+    first = np.where(safe > 0, -1.0 / np.expm1(-pos), np.exp(neg) / np.expm1(neg))
     out = first - 1.0 / safe
     return np.where(a < _SMALL, 0.5 + y / 12.0, out)
 

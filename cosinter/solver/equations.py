@@ -69,7 +69,7 @@ FloatArray = NDArray[np.float64]
 #: one) is accepted once its change is below this multiple of the sweep tolerance:
 #: with the default sweep tolerance 1e-2 rtol that is 0.1 rtol, still well inside
 #: the step's error budget.
-STAGNATION_FACTOR = 100.0
+STAGNATION_FACTOR = 10.0
 
 
 class _ImplicitSource(fipy.ImplicitSourceTerm):
