@@ -241,10 +241,14 @@ class StackGeometry:
         return np.tile(0.5 * (xf[1:] + xf[:-1]), self.n_cells // self.nx)
 
     @property
+    def cell_dx(self) -> NDArray[np.float64]:
+        """x width of every cell (m)."""
+        return np.tile(self.dx, self.n_cells // self.nx)
+
+    @property
     def cell_volumes(self) -> NDArray[np.float64]:
         """Cell volumes (m^3; m in 1D, m^2 in 2D)."""
-        lateral = self.d_lateral ** (self.dimension - 1)
-        return np.tile(self.dx, self.n_cells // self.nx) * lateral
+        return self.cell_dx * self.d_lateral ** (self.dimension - 1)
 
     def column_average(self, values: NDArray[np.float64]) -> NDArray[np.float64]:
         """Average a per-cell field over y (and z): one value per x column."""

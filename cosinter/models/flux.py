@@ -105,6 +105,24 @@ def hop_rates(
     k_plus, k_minus, dk_plus_dv, dk_minus_dv
         Rates (m/s) and their derivatives with respect to ``v``.
     """
+    return hop_rates_and_weight(log_r1, log_r2, dpsi0, v, f1)[:4]
+
+
+def hop_rates_and_weight(
+    log_r1: FloatArray,
+    log_r2: FloatArray,
+    dpsi0: FloatArray,
+    v: FloatArray,
+    f1: FloatArray,
+) -> tuple[FloatArray, FloatArray, FloatArray, FloatArray, FloatArray]:
+    r""":func:`hop_rates` plus side 1's share of :math:`Q = 1/k_+`.
+
+    The share is :math:`w_1 = \partial\ln Q/\partial\ln r_1` (side 2's is
+    :math:`1 - w_1`). With a concentration-dependent diffusivity,
+    :math:`\partial J/\partial c_1 \mathrel{+}= J\,w_1\,\partial\ln D_1/\partial c_1`
+    (and likewise for side 2), which is how the solver's Newton step accounts for
+    :math:`D(c)`.
+    """
     f2 = 1.0 - f1
     a = log_r1 + log_e(v * f1)
     b = log_r2 + dpsi0 + v * f1 + log_e(v * f2)
@@ -115,24 +133,7 @@ def hop_rates(
     dlog_q = wa * f1 * dlog_e(v * f1) + wb * (f1 + f2 * dlog_e(v * f2))
     k_plus = np.exp(-log_q)
     k_minus = np.exp(dpsi0 + v - log_q)
-    return k_plus, k_minus, -k_plus * dlog_q, k_minus * (1.0 - dlog_q)
-
-
-def resistance_weight(
-    log_r1: FloatArray, log_r2: FloatArray, dpsi0: FloatArray, v: FloatArray, f1: FloatArray
-) -> FloatArray:
-    r"""Share of side 1 in :math:`Q = 1/k_+`: :math:`\partial\ln Q/\partial\ln r_1`.
-
-    Side 2's share is one minus it. With a concentration-dependent diffusivity,
-    :math:`\partial J/\partial c_1 \mathrel{+}= J\,w_1\,\partial\ln D_1/\partial c_1`
-    (and likewise for side 2), which is how the solver's Newton step accounts for
-    :math:`D(c)`.
-    """
-    a = log_r1 + log_e(v * f1)
-    b = log_r2 + dpsi0 + v * f1 + log_e(v * (1.0 - f1))
-    with np.errstate(invalid="ignore"):
-        log_q = np.logaddexp(a, b)
-        return np.where(np.isfinite(log_q), np.exp(a - log_q), 0.5)
+    return k_plus, k_minus, -k_plus * dlog_q, k_minus * (1.0 - dlog_q), wa
 
 
 def hop_rates_reference(

@@ -66,7 +66,7 @@ class FaceGeometry:
         normals = np.asarray(mesh.faceNormals)
         axis = np.argmax(np.abs(normals), axis=0)
         widths = np.empty((geometry.dimension, geometry.n_cells))
-        widths[0] = np.tile(geometry.dx, geometry.n_cells // geometry.nx)
+        widths[0] = geometry.cell_dx
         widths[1:] = geometry.d_lateral
         d1 = 0.5 * widths[axis, cell1]
         d2 = np.where(mask, d1, 0.5 * widths[axis, cell2])
