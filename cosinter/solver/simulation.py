@@ -299,7 +299,7 @@ class _Outputs:
             self.record["error"] = f"{type(error).__name__}: {error}"
         stats = state.stats.as_dict()
         stats["frames"] = state.frame + 1
-        stats["max_inventory_correction"] = state.system.max_inventory_correction
+        stats["max_inventory_drift"] = state.system.max_inventory_drift
         stats["final_time_s"] = state.t
         stats["final_T_K"] = state.T
         self.record["solver_statistics"] = stats

@@ -53,8 +53,8 @@ Checks
 4. Conservation and positivity in a closed stack under strong fields (5 V =
    193 kT/e across 10 nm with blocking walls; and ±0.05 C/m^2 on the two walls with
    no fixed potential; up to 20.7 kT/e between neighbouring 1 nm cells): every
-   inventory conserved [drift 8.9e-16, raw solves' inventory correction <= 2.4e-14],
-   every concentration >= 0 after every accepted step [smallest 5.9e-21 mol/m^3],
+   inventory conserved [drift 4.4e-16; largest one-step drift 6.4e-16],
+   every concentration >= 0 after every accepted step [smallest 9.6e-38 mol/m^3],
    ions piled against the walls [N at x = 0: 1000 and 485 mol/m^3 from 100],
    accepted steps [61, 36].
 
@@ -404,7 +404,9 @@ def test_poisson_uniform_space_charge() -> None:
     phi = system.potential()
     assert phi is not None
     assert np.max(np.abs(phi - parabola - shift)) < 1e-14  # [1.3e-15]
-    assert np.array_equal(system.values()["P"], np.full(len(x), c0))  # D0 = 0: immobile
+    # D0 = 0: immobile, to round-off (the bordered LU that holds inventories spreads
+    # ~1 ulp of the Poisson residual into the species block) [3.6e-15 of 10]
+    assert np.max(np.abs(system.values()["P"] - c0)) <= 4 * np.spacing(c0)
 
 
 def test_initial_frame_solves_the_discrete_poisson_equation() -> None:
@@ -584,10 +586,9 @@ def test_closed_stack_conserves_and_stays_positive(walls: dict[str, Any]) -> Non
     run(system, sim.program, sim.frame_times, sim.control(), [watch])
     assert watch.steps >= 20, watch.steps  # [61, 36]
     assert watch.largest_hop > 15, watch.largest_hop  # strong: [20.7, 20.4] kT/e per cell
-    assert watch.drift < 1e-12, watch.drift  # [8.9e-16]; < 1e-10 asked
-    # the solves themselves conserve: the deflation of round-off stays at round-off
-    assert system.max_inventory_correction < 1e-12, system.max_inventory_correction  # [2.4e-14]
-    assert watch.smallest >= 0.0, watch.smallest  # [5.9e-21 mol/m^3]
+    assert watch.drift < 1e-12, watch.drift  # [4.4e-16, 2.2e-16]; < 1e-10 asked
+    assert system.max_inventory_drift < 1e-12, system.max_inventory_drift  # [6.4e-16]
+    assert watch.smallest >= 0.0, watch.smallest  # [9.6e-38 mol/m^3]
     # the ions did pile up against the walls (the anion at the positive left wall)
     c = system.values()
     assert c["N"][0] > 4 * 100.0 and c["P"][-1] > 4 * 100.0, (c["N"][0], c["P"][-1])

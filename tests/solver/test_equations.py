@@ -1,0 +1,47 @@
+"""The solver's linear algebra: the bordered LU that holds inventories."""
+
+from __future__ import annotations
+
+import fipy
+import numpy as np
+import pytest
+
+from cosinter.solver.equations import _ConservingLU
+
+CELLS, DX, D, DT = 400, 0.25e-9, 1e-9, 1e3  # dt D / dx^2 = 1.6e13: nearly singular
+
+
+def one_step(solver: object, hold: bool) -> tuple[float, np.ndarray, float]:
+    """One backward-Euler diffusion step, closed ends; returns drift, c, initial mean."""
+    mesh = fipy.Grid1D(nx=CELLS, dx=DX)
+    x = np.asarray(mesh.cellCenters[0].value)
+    c = fipy.CellVariable(mesh=mesh, hasOld=True)
+    c.setValue(np.where(x < 50e-9, 4.9e4, 1e4) * (1 + 0.1 * np.sin(x / 7e-9)))
+    c.updateOld()
+    volumes = np.asarray(mesh.cellVolumes)
+    inventory = float(volumes @ np.asarray(c.value))
+    if hold:
+        assert isinstance(solver, _ConservingLU)
+        solver.inventories = {id(c): (volumes, np.array(c.old.value))}
+    (fipy.TransientTerm() == fipy.DiffusionTerm(coeff=D)).solve(var=c, dt=DT, solver=solver)
+    value = np.array(c.value)
+    return abs(float(volumes @ value) - inventory) / inventory, value, inventory / volumes.sum()
+
+
+def test_plain_lu_loses_inventory_at_large_dt() -> None:
+    """Why the bordered solve exists: SuperLU's round-off lands in the inventory."""
+    drift, _, _ = one_step(fipy.LinearLUSolver(tolerance=1e-12, iterations=1), hold=False)
+    assert drift > 1e-5, drift  # [1.9e-3]
+
+
+def test_bordered_lu_holds_inventory_and_solves_the_step() -> None:
+    drift, value, mean = one_step(_ConservingLU(), hold=True)
+    assert drift < 1e-14, drift  # [0.0]
+    # dt is 1e8 times L^2/D: the exact step is flat at the initial mean to ~1e-8
+    assert np.max(np.abs(value - mean)) / mean < 1e-7  # [8.6e-10]
+
+
+def test_bordered_lu_without_inventories_is_the_plain_solve() -> None:
+    _, plain, _ = one_step(fipy.LinearLUSolver(tolerance=1e-12, iterations=1), hold=False)
+    _, ours, _ = one_step(_ConservingLU(), hold=False)
+    assert ours == pytest.approx(plain, rel=1e-14)
