@@ -35,7 +35,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from cosinter.errors import CaseError
-from cosinter.units import UnitParseError, to_si
+from cosinter.units import EV, UnitParseError, to_si
 
 # --------------------------------------------------------------------------- quantities
 
@@ -73,10 +73,20 @@ Concentration = Annotated[float, *_unit_field("concentration", "mol/m^3")]
 Angle = Annotated[float, *_unit_field("angle", "rad")]
 Potential = Annotated[float, *_unit_field("potential", "V")]
 SurfaceCharge = Annotated[float, *_unit_field("surface_charge", "C/m^2")]
+Rate = Annotated[float, *_unit_field("rate", "1/s")]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _key_error(at: str, message: str) -> PydanticCustomError:
+    """A check across keys that fails at the dotted key ``at`` below the raising model.
+
+    Pydantic locates a model validator's error at the model; :func:`_case_error`
+    appends ``at`` so the error names (and finds the line of) the key itself.
+    """
+    return PydanticCustomError("at_key", message, {"at": at})
 
 
 # --------------------------------------------------------------------------- [case], [mesh]
@@ -112,6 +122,60 @@ class RefineSpec(_Strict):
     )
 
 
+class GrainsSpec(_Strict):
+    """``[mesh] grains``: a Voronoi polycrystal filling one layer (2D/3D).
+
+    ``count`` seeds drawn uniformly in the layer (seeded, so reproducible); each cell
+    of the layer belongs to the nearest seed, across periodic lateral boundaries.
+    The layer's ``orientation`` then sets the grains' orientations: one table for
+    all, ``"random"``, or a list of tables, one per grain.
+    """
+
+    layer: int = Field(
+        ge=0,
+        description="Index of the polycrystalline layer in [[layers]] (integer, "
+        "dimensionless; 0: the first).",
+    )
+    count: int = Field(ge=1, description="Number of grains (integer, dimensionless).")
+    seed: int = Field(
+        0,
+        description="Seed of the random grain seeds and random orientations (integer, "
+        "dimensionless): the same seed gives the same grains.",
+    )
+
+
+class ChannelsSpec(_Strict):
+    """``[mesh] channels``: fast-diffusion line defects through one layer (2D/3D).
+
+    Channels run along x through the whole layer at y = spacing/2 + k spacing (in
+    3D at every (y, z) of that form); the cells whose centre lies within width/2 of a
+    channel get every species' D0 multiplied by ``D_factor``.
+    """
+
+    layer: int = Field(
+        ge=0,
+        description="Index of the layer holding the channels in [[layers]] (integer, "
+        "dimensionless; 0: the first).",
+    )
+    spacing: Length = Field(gt=0, description="Distance between neighbouring channels (m).")
+    width: Length = Field(
+        gt=0,
+        description="Channel width (m), below `spacing`; every channel must hold a cell "
+        "centre, so not much below the lateral cell size.",
+    )
+    D_factor: float = Field(
+        gt=0, description="Factor on every species' D0 in the channel cells (dimensionless)."
+    )
+
+    @model_validator(mode="after")
+    def _width_below_spacing(self) -> ChannelsSpec:
+        if self.width >= self.spacing:
+            raise ValueError(
+                f"`width` ({self.width:g} m) must be below `spacing` ({self.spacing:g} m)"
+            )
+        return self
+
+
 class MeshSpec(_Strict):
     """``[mesh]``: the grid. x is the stack normal; y, z lie in the interfaces."""
 
@@ -135,6 +199,12 @@ class MeshSpec(_Strict):
         description="Graded x cells near the interfaces (for Debye lengths below a nm); "
         "default: uniform cells.",
     )
+    grains: GrainsSpec | None = Field(
+        None, description="A Voronoi polycrystal in one layer (2D/3D); default: single crystals."
+    )
+    channels: ChannelsSpec | None = Field(
+        None, description="Fast-diffusion channels through one layer (2D/3D); default: none."
+    )
 
     @model_validator(mode="after")
     def _lateral_needs_width(self) -> MeshSpec:
@@ -147,6 +217,11 @@ class MeshSpec(_Strict):
                 f"refine.cell_size ({self.refine.cell_size:g} m) must not exceed the mesh "
                 f"cell_size ({self.cell_size:g} m)"
             )
+        for key in ("grains", "channels"):
+            if self.dimension == 1 and getattr(self, key) is not None:
+                raise _key_error(
+                    key, f"`{key}` applies to 2D/3D meshes only (set dimension = 2 or 3)"
+                )
         return self
 
 
@@ -253,6 +328,57 @@ class DefectMobilitySpec(_Strict):
         return self
 
 
+class ArrheniusRateSpec(_Strict):
+    """An Arrhenius rate constant k = prefactor exp(-Ea / kT)."""
+
+    prefactor: Rate = Field(gt=0, description="Attempt frequency (1/s).")
+    Ea: Energy = Field(ge=0, description="Activation energy (J; write e.g. '2.5 eV').")
+
+
+class CompensationSpec(_Strict):
+    r"""``compensation = { model = "layered_oxide", ... }``: what balances Li loss.
+
+    In a layered-oxide cathode the charge left by Li extraction (the deficit below
+    ``reference``) is compensated, in order, by transition-metal oxidation up to
+    ``tm_capacity``, by incoming high-valent cations (``cation_charges``), and
+    otherwise by oxygen release, which creates the vacancy species ``vacancy``
+    within ``release_depth`` of an interface to another material at the rate
+    ``release``. Oxygen vacancies lower the Li diffusivity by exp(-theta_VO /
+    ``degradation``). Equations: the theory chapter, "Interface chemistry".
+    """
+
+    model: Literal["layered_oxide"] = Field(description="The model's name.")
+    lithium: str = Field("Li", description="The species whose loss is compensated.")
+    vacancy: str = Field("VO", description="The oxygen-vacancy species oxygen release creates.")
+    reference: Concentration | None = Field(
+        None, gt=0, description="Pristine Li content (mol/m^3); default: the Li `initial`."
+    )
+    tm_capacity: Concentration = Field(
+        ge=0,
+        description="Holes the transition metals can take by oxidation (mol/m^3 of "
+        "elementary charges).",
+    )
+    cation_charges: dict[str, float] = Field(
+        default_factory=dict,
+        description="Excess positive charge each incoming cation brings, per species "
+        "(elementary charges per ion, e.g. { Ti = 1, La = 2 }).",
+    )
+    oxygen_sites: Concentration = Field(
+        gt=0, description="Oxygen sites (mol/m^3): V_O site fraction = c_VO / oxygen_sites."
+    )
+    release: ArrheniusRateSpec = Field(
+        description="Rate constant of oxygen release from the uncompensated deficit."
+    )
+    release_depth: Length = Field(
+        gt=0, description="Depth from an interface to another material where O is lost (m)."
+    )
+    degradation: float = Field(
+        gt=0,
+        description="V_O site fraction that lowers the Li diffusivity by a factor e "
+        "(dimensionless).",
+    )
+
+
 class SpeciesInMaterial(_Strict):
     """``[materials.NAME.species.SP]``: parameters of species SP in this material."""
 
@@ -315,6 +441,18 @@ class MaterialSpec(_Strict):
     species: dict[str, SpeciesInMaterial] = Field(
         default_factory=dict, description="Per-species parameters."
     )
+    compensation: CompensationSpec | None = Field(
+        None,
+        description="Charge compensation of Li loss (cathodes); active when the case "
+        "solves its `vacancy` species.",
+    )
+    oxygen_uptake: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="How freely oxygen released by a neighbouring cathode leaves into "
+        "this material, 0 (not at all) to 1 (freely) (dimensionless); default 1.",
+    )
     sources: dict[str, str] = Field(
         default_factory=dict,
         description="Citation per key path (e.g. 'species.Li.D0'); required in the library.",
@@ -355,13 +493,42 @@ class Orientation(_Strict):
         return self
 
 
+def _orientation_kind(value: Any) -> str | None:
+    if isinstance(value, dict | Orientation):
+        return "table"
+    if isinstance(value, list | tuple):
+        return "list"
+    if isinstance(value, str):
+        return "random"
+    return None
+
+
+#: Union tags of ``orientation`` (pydantic puts them in error locations).
+_ORIENTATION_TAGS = ("table", "list", "random")
+
+LayerOrientation = Annotated[
+    Annotated[Orientation, Tag("table")]
+    | Annotated[list[Orientation], Tag("list")]
+    | Annotated[Literal["random"], Tag("random")],
+    Discriminator(
+        _orientation_kind,
+        custom_error_type="orientation_kind",
+        custom_error_message="an orientation is a table { plane = ... } or { euler = ... }, "
+        "a list of such tables (one per grain) or the string 'random'",
+    ),
+]
+
+
 class LayerSpec(_Strict):
     """``[[layers]]``: one layer of the stack, in order along +x."""
 
     material: str = Field(description="Name of a case material or a library entry.")
     thickness: Length = Field(gt=0, description="Layer thickness along x (m).")
-    orientation: Orientation | None = Field(
-        None, description="Crystal orientation; default: crystal axes = lab axes."
+    orientation: LayerOrientation | None = Field(
+        None,
+        description="Crystal orientation (angles in rad); default: crystal axes = lab axes. "
+        'On the layer of `[mesh] grains` also `"random"` (a uniformly random orientation '
+        "per grain) or a list of `grains.count` tables, one per grain.",
     )
 
 
@@ -492,6 +659,43 @@ class ElectrostaticsSpec(_Strict):
     )
 
 
+class InterphaseSpec(_Strict):
+    r"""``[interphase]``: the reaction layer that forms where cations interdiffuse.
+
+    An Allen–Cahn phase field :math:`\eta` in the cells of materials with a
+    ``compensation`` model (the cathode), driven by the local content of the
+    ``cations`` and by Li depletion; where :math:`\eta \to 1` the species move with
+    ``material``'s coefficients (principal values interpolated geometrically).
+    """
+
+    enabled: bool = Field(False, description="Solve the interphase phase field eta.")
+    material: str = Field("Interphase", description="Material whose transport holds where eta = 1.")
+    cations: list[str] = Field(
+        default_factory=lambda: ["Ti", "La"],
+        description="Species whose content drives the interphase (solved ones count).",
+    )
+    width: Length = Field(
+        1e-9,
+        gt=0,
+        description="Half-width delta of the tanh profile of the phase boundary (m).",
+    )
+    mobility: ArrheniusRateSpec = Field(
+        default_factory=lambda: ArrheniusRateSpec(prefactor=1e10, Ea=1.6 * EV),
+        description="Relaxation rate of eta (1/s); default calibrated (theory chapter).",
+    )
+    cation_fraction: float = Field(
+        0.1,
+        gt=0,
+        description="Cation content (per `compensation.reference` Li site) at which the "
+        "drive reaches the spinodal without Li loss (dimensionless).",
+    )
+    li_depletion: float = Field(
+        0.1,
+        gt=0,
+        description="Fractional Li loss that doubles the drive (dimensionless).",
+    )
+
+
 class OutputSpec(_Strict):
     """``[output]``: where and when frames are written (the final state always is)."""
 
@@ -545,6 +749,7 @@ class Case(_Strict):
     temperature: TemperatureSpec
     boundaries: BoundariesSpec = Field(default_factory=BoundariesSpec)
     electrostatics: ElectrostaticsSpec = Field(default_factory=ElectrostaticsSpec)
+    interphase: InterphaseSpec = Field(default_factory=InterphaseSpec)
     interfaces: list[InterfaceSpec] = Field(
         default_factory=list, description="Space-charge conditions at internal interfaces."
     )
@@ -598,6 +803,37 @@ class Case(_Strict):
             if iface.after_layer in seen:
                 raise ValueError(f"interfaces.{k}: interface {iface.after_layer} listed twice")
             seen.add(iface.after_layer)
+        return self
+
+    @model_validator(mode="after")
+    def _microstructure_fits_the_stack(self) -> Case:
+        n = len(self.layers)
+        grains, channels = self.mesh.grains, self.mesh.channels
+        for key, spec in (("grains", grains), ("channels", channels)):
+            if spec is not None and spec.layer >= n:
+                raise _key_error(
+                    f"mesh.{key}.layer",
+                    f"mesh.{key}.layer = {spec.layer}: the stack has {n} layer"
+                    f"{'s' if n > 1 else ''}, numbered 0..{n - 1}",
+                )
+        for index, layer in enumerate(self.layers):
+            o = layer.orientation
+            if not isinstance(o, str | list):
+                continue
+            kind = "'random'" if isinstance(o, str) else "a list of orientations"
+            if grains is None or grains.layer != index:
+                where = "no [mesh] grains" if grains is None else f"grains.layer = {grains.layer}"
+                raise _key_error(
+                    f"layers.{index}.orientation",
+                    f"layers.{index}.orientation = {kind} applies to the grain layer only "
+                    f"(set [mesh] grains with layer = {index}); the case has {where}",
+                )
+            if isinstance(o, list) and len(o) != grains.count:
+                raise _key_error(
+                    f"layers.{index}.orientation",
+                    f"layers.{index}.orientation lists {len(o)} orientations, but "
+                    f"mesh.grains.count = {grains.count}: give one per grain",
+                )
         return self
 
     def output_directory(self) -> Path:
@@ -751,6 +987,17 @@ def _is_step_tag(loc: Sequence[str | int], i: int) -> bool:
     )
 
 
+def _is_orientation_tag(loc: Sequence[str | int], i: int) -> bool:
+    """Is ``loc[i]`` the union tag pydantic inserts after ``layers.N.orientation``?"""
+    return (
+        i >= 3
+        and loc[i] in _ORIENTATION_TAGS
+        and loc[i - 1] == "orientation"
+        and isinstance(loc[i - 2], int)
+        and loc[i - 3] == "layers"
+    )
+
+
 def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
     """The pydantic model that owns the last key of ``loc`` (for name suggestions).
 
@@ -764,6 +1011,8 @@ def _model_at(loc: Sequence[str | int]) -> type[BaseModel] | None:
     for i, part in enumerate(loc[:-1]):
         if _is_step_tag(loc, i):
             model = _STEP_MODELS[str(part)]
+            continue
+        if _is_orientation_tag(loc, i):  # the model is Orientation for every tag
             continue
         if skip_next or isinstance(part, int):
             skip_next = False
@@ -800,6 +1049,8 @@ def _clean_loc(loc: Sequence[str | int]) -> list[str | int]:
     for i, part in enumerate(loc):
         if _is_step_tag(loc, i):
             continue  # a Tag, never a key (a real 'staircase' key follows its tag)
+        if _is_orientation_tag(loc, i):
+            continue
         if isinstance(part, str) and ("[" in part or part.startswith("function-")):
             continue
         out.append(part)
@@ -821,6 +1072,8 @@ def _case_error(
     ctx = err.get("ctx") or {}
     if err["type"] == "unknown_species":  # raised by Case, so pydantic gives no location
         raw_loc = ("boundaries", ctx["side"], "fixed", ctx["sp"])
+    if err["type"] == "at_key":  # a check across keys, at a key below the raising model
+        raw_loc = (*raw_loc, *(int(p) if p.isdigit() else p for p in ctx["at"].split(".")))
     loc = _clean_loc(raw_loc)
     key = ".".join(str(p) for p in loc) or "(top level)"
     if err["type"] == "extra_forbidden":
@@ -839,7 +1092,9 @@ def _case_error(
         if err["type"] == "step_kind" and isinstance(got, dict):
             hints = [_suggest(str(k), ("ramp", "to", "hold", "staircase")) for k in got]
             message += f"; got keys {sorted(got)}" + "".join(h for h in hints if h)
-        elif err["type"] not in ("quantity", "value_error") and not isinstance(got, dict | list):
+        elif err["type"] not in ("quantity", "value_error", "at_key") and not isinstance(
+            got, dict | list
+        ):
             message += f" (got {got!r})"
     more = len(errors) - 1
     if more:

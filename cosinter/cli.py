@@ -149,7 +149,9 @@ def _check(args: argparse.Namespace) -> int:
         mat = sim.materials[layer.material]
         o = layer.orientation
         orient = (
-            "crystal = lab"
+            f"per grain ({o if isinstance(o, str) else f'{len(o)} listed'})"
+            if isinstance(o, str | list)
+            else "crystal = lab"
             if o is None
             else f"plane {tuple(o.plane)}"
             + (f", in-plane {np.degrees(o.in_plane):.1f} deg" if o.in_plane else "")

@@ -41,6 +41,7 @@ SI_UNITS: Final[dict[str, str]] = {
     "potential": "V",
     "surface_charge": "C/m**2",
     "angle": "rad",
+    "rate": "1/s",
     "dimensionless": "dimensionless",
 }
 
@@ -57,6 +58,7 @@ DISPLAY_UNITS: Final[dict[str, str]] = {
     "potential": "V (e.g. '0.1 V')",
     "surface_charge": "C/m^2",
     "angle": "rad (e.g. '30 deg')",
+    "rate": "1/s (e.g. '1e13 1/s')",
     "dimensionless": "a number",
 }
 

@@ -585,3 +585,117 @@ def test_error_from_override_says_so(tmp_path: Path) -> None:
     err = error_of(tmp_path, FULL, ("mesh.dimension=1",))
     assert err.key == "mesh"
     assert "[from --set mesh.dimension=1]" in err.detail
+
+
+# --------------------------------------------------------------------------- grains, channels
+
+GRAINS = {"layer": 0, "count": 4, "seed": 2}
+CHANNELS = {"layer": 2, "spacing": "10 nm", "width": "2 nm", "D_factor": 1e4}
+
+
+def grain_case(**mesh: Any) -> dict[str, Any]:
+    data = tomllib.loads(FULL)
+    data["mesh"].update(mesh)
+    return data
+
+
+def test_grains_and_channels_validate_in_si() -> None:
+    data = grain_case(grains=GRAINS, channels=CHANNELS)
+    data["layers"][0]["orientation"] = "random"
+    case = validate_case(data)
+    assert case.mesh.grains is not None and case.mesh.channels is not None
+    assert (case.mesh.grains.layer, case.mesh.grains.count, case.mesh.grains.seed) == (0, 4, 2)
+    assert case.mesh.channels.spacing == pytest.approx(10e-9)
+    assert case.mesh.channels.width == pytest.approx(2e-9)
+    assert case.layers[0].orientation == "random"
+    data["layers"][0]["orientation"] = [{"plane": [0, 0, 3]}, {"euler": [0, "90 deg", 0]}] * 2
+    listed = validate_case(data).layers[0].orientation
+    assert isinstance(listed, list) and len(listed) == 4
+    assert listed[1].euler == pytest.approx([0, 90 * DEG, 0])
+    assert validate_case(grain_case(grains={"layer": 1, "count": 1})).mesh.grains.seed == 0
+
+
+@pytest.mark.parametrize("key", ["grains", "channels"])
+def test_grains_and_channels_need_2d_or_3d(key: str) -> None:
+    data = grain_case(grains=GRAINS, channels=CHANNELS)
+    data["mesh"] = {"dimension": 1, "cell_size": "1 nm", key: data["mesh"][key]}
+    with pytest.raises(CaseError) as info:
+        validate_case(data)
+    assert info.value.key == f"mesh.{key}"
+    assert "2D/3D meshes only" in info.value.detail
+
+
+@pytest.mark.parametrize("key", ["grains", "channels"])
+def test_grain_and_channel_layer_must_exist(tmp_path: Path, key: str) -> None:
+    line = {
+        "grains": "grains = { layer = 4, count = 4 }",
+        "channels": 'channels = { layer = 4, spacing = "10 nm", width = "2 nm", D_factor = 10 }',
+    }[key]
+    text = FULL.replace('lateral = "no_flux"\n', f'lateral = "no_flux"\n{line}\n')
+    err = error_of(tmp_path, text)
+    assert err.key == f"mesh.{key}.layer"
+    assert f"mesh.{key}.layer = 4: the stack has 4 layers, numbered 0..3" in err.detail
+    assert err.line == line_of(text, f"{key} = ")
+
+
+def test_orientation_list_needs_one_per_grain() -> None:
+    data = grain_case(grains=GRAINS)
+    data["layers"][0]["orientation"] = [{"plane": [0, 0, 3]}] * 3
+    with pytest.raises(CaseError) as info:
+        validate_case(data)
+    assert info.value.key == "layers.0.orientation"
+    assert "lists 3 orientations, but mesh.grains.count = 4" in info.value.detail
+
+
+@pytest.mark.parametrize(
+    ("mesh", "needle"),
+    [
+        ({}, "the case has no [mesh] grains"),
+        ({"grains": {"layer": 0, "count": 4}}, "the case has grains.layer = 0"),
+    ],
+)
+def test_random_orientation_only_on_the_grain_layer(mesh: dict[str, Any], needle: str) -> None:
+    data = grain_case(**mesh)
+    data["layers"][1]["orientation"] = "random"
+    with pytest.raises(CaseError) as info:
+        validate_case(data)
+    assert info.value.key == "layers.1.orientation"
+    assert "'random' applies to the grain layer only" in info.value.detail
+    assert needle in info.value.detail
+    data["layers"][1]["orientation"] = [{"plane": [0, 0, 1]}] * 4
+    with pytest.raises(CaseError, match="a list of orientations applies to the grain layer"):
+        validate_case(data)
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "key", "needle"),
+    [
+        (["layers", 0, "orientation"], "randm", "layers.0.orientation", "'random'"),
+        (["layers", 0, "orientation"], 5, "layers.0.orientation", "a list of such tables"),
+        (
+            ["layers", 0, "orientation"],
+            [{"plane": [0, 0, 3]}] * 3 + [{"plane": [0, 0, 3], "inplane": 1}],
+            "layers.0.orientation.3.inplane",
+            "did you mean 'in_plane'?",
+        ),
+        (
+            ["layers", 0, "orientation"],
+            [{"plane": [0, 3]}] * 4,
+            "layers.0.orientation.0",
+            "3 (Miller)",
+        ),
+        (["mesh", "grains", "count"], 0, "mesh.grains.count", "greater than or equal to 1"),
+        (["mesh", "channels", "width"], "10 nm", "mesh.channels", "must be below `spacing`"),
+        (["mesh", "channels", "D_factor"], 0, "mesh.channels.D_factor", "greater than 0"),
+        (["mesh", "channels", "spacing"], "5 K", "mesh.channels.spacing", "expected m"),
+    ],
+)
+def test_bad_grain_and_channel_values_name_the_key(
+    path: list[str | int], value: Any, key: str, needle: str
+) -> None:
+    data = grain_case(grains=dict(GRAINS), channels=dict(CHANNELS))
+    _set(data, path, value)
+    with pytest.raises(CaseError) as info:
+        validate_case(data)
+    assert info.value.key == key
+    assert needle in info.value.detail

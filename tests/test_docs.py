@@ -166,11 +166,24 @@ def _bare(annotation: Any) -> Any:
             return annotation
 
 
+def _arm(union: Any, value: Any) -> Any:
+    """The member of a union (a table, a list of tables, a keyword) ``value`` is written as."""
+    for arg in typing.get_args(union):
+        arm = _bare(arg)
+        if isinstance(value, dict) and isinstance(arm, type) and issubclass(arm, BaseModel):
+            return arm
+        if isinstance(value, list) and typing.get_origin(arm) is list:
+            return arm
+    return union
+
+
 def _mark(model: type[BaseModel], data: dict[str, Any], hits: set[tuple[str, str]]) -> None:
     """Record which fields ``data`` sets, recursing into nested tables."""
     for key, value in data.items():
         hits.add((model.__name__, key))
         annotation = _bare(model.model_fields[key].annotation)
+        if typing.get_origin(annotation) in (typing.Union, types.UnionType):
+            annotation = _arm(annotation, value)
         origin = typing.get_origin(annotation)
         if isinstance(annotation, type) and issubclass(annotation, BaseModel):
             _mark(annotation, value, hits)

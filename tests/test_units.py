@@ -35,6 +35,8 @@ CONVERSIONS: list[tuple[str, str, float]] = [
     ("0.1 V", "potential", 0.1),
     ("250 mV", "potential", 0.25),
     ("1 uC/cm^2", "surface_charge", 1e-2),
+    ("1e13 1/s", "rate", 1e13),
+    ("6 1/min", "rate", 0.1),
     ("30 deg", "angle", math.pi / 6),
     ("1 rad", "angle", 1.0),
     ("50 %", "dimensionless", 0.5),

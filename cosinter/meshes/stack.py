@@ -241,6 +241,20 @@ class StackGeometry:
         return np.tile(0.5 * (xf[1:] + xf[:-1]), self.n_cells // self.nx)
 
     @property
+    def cell_centres(self) -> NDArray[np.float64]:
+        """Centre of every cell (m), shape (n_cells, dimension): x, then y (and z)."""
+        columns = [self.cell_x]
+        faces = self.lateral_faces()
+        if faces is not None:
+            centres = 0.5 * (faces[1:] + faces[:-1])
+            nx, ny = self.nx, self.n_lateral
+            # x fastest, then y, then z (FiPy's grid ordering)
+            columns.append(np.tile(np.repeat(centres, nx), self.n_cells // (nx * ny)))
+            if self.dimension == 3:
+                columns.append(np.repeat(centres, nx * ny))
+        return np.column_stack(columns)
+
+    @property
     def cell_dx(self) -> NDArray[np.float64]:
         """x width of every cell (m)."""
         return np.tile(self.dx, self.n_cells // self.nx)

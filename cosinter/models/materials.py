@@ -18,7 +18,13 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from cosinter.case import DefectMobilitySpec, LatticeSpec, MaterialSpec, SpeciesInMaterial
+from cosinter.case import (
+    CompensationSpec,
+    DefectMobilitySpec,
+    LatticeSpec,
+    MaterialSpec,
+    SpeciesInMaterial,
+)
 from cosinter.errors import CaseError, MaterialError
 from cosinter.models.crystal import Lattice
 
@@ -66,6 +72,8 @@ class Material:
     species: Mapping[str, SpeciesParams]
     sources: Mapping[str, str] = field(default_factory=dict)
     base_chain: tuple[str, ...] = ()
+    compensation: CompensationSpec | None = None
+    oxygen_uptake: float = 1.0
 
     def source_of(self, key: str) -> str:
         """The citation for ``key`` (e.g. ``species.Li.D0``), or the nearest parent's.
@@ -126,7 +134,11 @@ def _merge_species(base: SpeciesInMaterial, over: SpeciesInMaterial) -> SpeciesI
 
 def _overridden_keys(over: MaterialSpec) -> list[str]:
     """Source keys (``lattice``, ``species.Li.D0``, ...) whose values ``over`` sets."""
-    keys = [k for k in ("lattice", "relative_permittivity") if getattr(over, k) is not None]
+    keys = [
+        k
+        for k in ("lattice", "relative_permittivity", "compensation", "oxygen_uptake")
+        if getattr(over, k) is not None
+    ]
     for name, sp in over.species.items():
         keys += [f"species.{name}.{k}" for k, v in sp.model_dump().items() if v is not None]
     return keys
@@ -153,6 +165,10 @@ def _merge(base: MaterialSpec, over: MaterialSpec) -> MaterialSpec:
             else base.relative_permittivity
         ),
         species=species,
+        compensation=over.compensation or base.compensation,
+        oxygen_uptake=(
+            over.oxygen_uptake if over.oxygen_uptake is not None else base.oxygen_uptake
+        ),
         sources={**sources, **over.sources},
     )
 
@@ -264,6 +280,8 @@ def resolve_material(
         species=params,
         sources=dict(spec.sources),
         base_chain=chain,
+        compensation=spec.compensation,
+        oxygen_uptake=spec.oxygen_uptake if spec.oxygen_uptake is not None else 1.0,
     )
 
 

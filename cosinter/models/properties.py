@@ -7,7 +7,7 @@ layer orientations into arrays indexed by cell. No FiPy.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -78,13 +78,24 @@ class SpeciesCellData:
 
 @dataclass(frozen=True)
 class CellProperties:
-    """Everything per cell: layer, material, rotation, species data."""
+    """Everything per cell: layer, material, rotation, grain, species data.
+
+    ``grain`` is the grain index of every cell, -1 outside the grain layer; left
+    out, every cell gets -1 (no grains).
+    """
 
     layer: NDArray[np.int64]
     material: NDArray[np.int64]
     material_names: tuple[str, ...]
     rotations: FloatArray  # (n, 3, 3) crystal -> lab
     species: Mapping[str, SpeciesCellData]
+    grain: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+
+    def __post_init__(self) -> None:
+        if self.grain.size == 0 and self.layer.size > 0:
+            object.__setattr__(self, "grain", np.full(self.layer.shape, -1, dtype=np.int64))
+        if self.grain.shape != self.layer.shape:
+            raise ValueError(f"grain has shape {self.grain.shape}, the cells {self.layer.shape}")
 
 
 def layer_rotation(
@@ -117,6 +128,10 @@ def build_cell_properties(
     layer_materials: Sequence[Material],
     layer_rotations: Sequence[FloatArray],
     charges: Mapping[str, int],
+    *,
+    cell_rotations: FloatArray | None = None,
+    d_factor: FloatArray | None = None,
+    grain: NDArray[np.int64] | None = None,
 ) -> CellProperties:
     """Per-cell arrays from per-layer materials and rotations.
 
@@ -128,10 +143,27 @@ def build_cell_properties(
         Per layer, in stack order.
     charges
         Solved species and their charge numbers.
+    cell_rotations
+        Crystal -> lab rotation of every cell, shape (n, 3, 3) (grains); default:
+        each cell takes its layer's rotation.
+    d_factor
+        Factor on every species' D0 in every cell, shape (n,) (fast-diffusion
+        channels); default 1.
+    grain
+        Grain index of every cell, -1 outside grains; default: all -1.
     """
     names = tuple(dict.fromkeys(m.name for m in layer_materials))
     material_of_layer = np.array([names.index(m.name) for m in layer_materials])
-    rotations = np.stack(layer_rotations)[cell_layer]
+    n = len(cell_layer)
+    if cell_rotations is None:
+        rotations = np.stack(layer_rotations)[cell_layer]
+    else:
+        rotations = np.asarray(cell_rotations, dtype=float)
+        if rotations.shape != (n, 3, 3):
+            raise ValueError(f"cell_rotations must have shape ({n}, 3, 3), got {rotations.shape}")
+    factor = np.ones(n) if d_factor is None else np.asarray(d_factor, dtype=float)
+    if factor.shape != (n,):
+        raise ValueError(f"d_factor must have shape ({n},), got {factor.shape}")
     species: dict[str, SpeciesCellData] = {}
     for sp, z in charges.items():
         per_layer = [m.species[sp] for m in layer_materials]
@@ -149,7 +181,7 @@ def build_cell_properties(
             initial=initial,
             sites=sites[cell_layer],
             mu0=np.array([p.mu0 for p in per_layer])[cell_layer],
-            D0=np.array([p.D0 for p in per_layer], dtype=float)[cell_layer],
+            D0=np.array([p.D0 for p in per_layer], dtype=float)[cell_layer] * factor[:, None],
             Ea=np.array([p.Ea for p in per_layer], dtype=float)[cell_layer],
             background=np.array([p.background for p in per_layer])[cell_layer],
             mobility_models=tuple(models),
@@ -161,4 +193,5 @@ def build_cell_properties(
         material_names=names,
         rotations=rotations,
         species=species,
+        grain=np.full(n, -1, dtype=np.int64) if grain is None else np.asarray(grain, np.int64),
     )

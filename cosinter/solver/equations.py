@@ -61,6 +61,7 @@ from cosinter.meshes.stack import StackGeometry
 from cosinter.models.electrostatics import PoissonSetup, thermal_voltage
 from cosinter.models.flux import hop_flux, hop_rates_and_weight
 from cosinter.models.properties import CellProperties, SpeciesCellData
+from cosinter.models.reactions import ChemistrySetup, interpolation, mixed_principal
 from cosinter.models.transport import excess_potential
 from cosinter.solver.fields import FaceGeometry, build_mesh, face_tensor, normal_component
 from cosinter.units import FARADAY
@@ -108,7 +109,8 @@ class _ConservingLU(fipy.LinearLUSolver):
 
     with :math:`w` the cell volumes on that variable's block and :math:`u` a
     source there shaped like the current concentrations (the dilute equilibrium
-    mode; an empty cell gets none, so positivity is kept). In exact arithmetic
+    mode; an empty cell gets none, so positivity is kept; a species absent everywhere
+    gets a uniform source). In exact arithmetic
     :math:`\lambda = 0` (the equations already conserve); in floating point the
     border removes the ill-conditioned direction, and because the whole coupled
     matrix is solved, the potential stays consistent with the held concentrations
@@ -149,7 +151,8 @@ class _ConservingLU(fipy.LinearLUSolver):
             cells = slice(start, start + len(volumes))
             weights[k, cells] = volumes / float(np.max(volumes))
             # a source shaped like the equilibrium mode (dilute: c) keeps c >= 0
-            shape = np.abs(x[cells]) / max(float(np.max(np.abs(x[cells]))), 1e-300)
+            peak = float(np.max(np.abs(x[cells])))
+            shape = np.abs(x[cells]) / peak if peak > 0.0 else np.ones(len(volumes))
             sources[cells, k] = weights[k, cells] * shape * scale
             olds[cells] = old
         lu = splu(matrix, permc_spec="COLAMD")
@@ -197,6 +200,7 @@ class SpeciesState:
     coupled: bool = False  # solved in one matrix with the potential
     dynamic: bool = False  # rates change within a step (with phi or c)
     cross: fipy.FaceVariable | None = None  # -G d: the phi coefficient on hop faces
+    source: fipy.CellVariable | None = None  # reaction source (mol m^-3 s^-1), explicit
     hop_static: tuple[FloatArray, FloatArray, FloatArray, FloatArray] = (
         np.zeros(0),
         np.zeros(0),
@@ -234,6 +238,7 @@ class TransportSystem:
     props: CellProperties
     fixed: Mapping[str, Mapping[str, float]]
     poisson: PoissonSetup | None = None
+    chemistry: ChemistrySetup = field(default_factory=ChemistrySetup)
     mesh: fipy.meshes.mesh.Mesh = field(init=False)
     faces: FaceGeometry = field(init=False)
     species: dict[str, SpeciesState] = field(init=False)
@@ -242,6 +247,14 @@ class TransportSystem:
     anisotropic: bool = field(init=False, default=False)
     phi: fipy.CellVariable | None = field(init=False, default=None)
     coupled_equation: fipy.terms.term.Term | None = field(init=False, default=None)
+    eta: fipy.CellVariable | None = field(init=False, default=None)
+    _eta_equation: fipy.terms.term.Term | None = field(init=False, default=None)
+    _eta_faces: fipy.FaceVariable | None = field(init=False, default=None)
+    _eta_implicit: fipy.CellVariable | None = field(init=False, default=None)
+    _eta_explicit: fipy.CellVariable | None = field(init=False, default=None)
+    _eta_host_faces: NDArray[np.bool_] = field(
+        init=False, default_factory=lambda: np.zeros(0, bool)
+    )
     _T: float = field(init=False, default=0.0)
     _phi_old: FloatArray | None = field(init=False, default=None)
 
@@ -255,6 +268,13 @@ class TransportSystem:
         self.anisotropic = self._has_off_diagonal()
         if self.poisson is not None:
             self.coupled_equation = self._build_poisson(self.poisson)
+        if self.chemistry.interphase is not None:
+            self._build_interphase()
+        for layer in self.chemistry.compensations:
+            state = self.species.get(layer.model.vacancy)
+            if state is not None and not np.any(state.data.initial > 0):
+                # made by the reaction: measured against the vo_max onset (1e-3 of sites)
+                state.scale = max(state.scale, 1e-3 * layer.model.oxygen_sites)
 
     # ------------------------------------------------------------------ set-up
     def _build(self, data: SpeciesCellData) -> SpeciesState:
@@ -285,7 +305,8 @@ class TransportSystem:
             cross = fipy.FaceVariable(mesh=mesh, value=0.0)
             # before the explicit source: FiPy needs terms in other variables first
             rhs = rhs + fipy.DiffusionTerm(coeff=cross, var=self.phi)
-        equation = fipy.TransientTerm(var=var) == rhs - explicit_flux.divergence
+        source = fipy.CellVariable(mesh=mesh, value=0.0)
+        equation = fipy.TransientTerm(var=var) == rhs - explicit_flux.divergence + source
         lattice_gas = bool(np.any(np.isfinite(data.sites[c1[jump]])))
         state = SpeciesState(
             data=data,
@@ -300,6 +321,7 @@ class TransportSystem:
             coupled=coupled,
             dynamic=dynamic,
             cross=cross,
+            source=source,
         )
         for side, faces in (("left", mesh.facesLeft), ("right", mesh.facesRight)):
             value = self.fixed.get(side, {}).get(data.name)
@@ -425,11 +447,35 @@ class TransportSystem:
         dim = self.geometry.dimension
         self._T = T
         for state in self.species.values():
-            tensors = state.data.tensors(self.props.rotations, T)
+            tensors = self._tensors(state, T)
             state.base_diffusivity = face_tensor(self.faces, tensors, dim)
             state.diffusivity.setValue(state.base_diffusivity)
             self._hop_geometry(state, tensors, T)
             self._update_interfaces(state)
+
+    def _tensors(self, state: SpeciesState, T: float) -> FloatArray:
+        """Lab tensors of a species at T, with the interphase and the degraded cathode.
+
+        Both are lagged by one step: the phase field and the vacancies of the step's
+        start set the coefficients of the whole step.
+        """
+        data = state.data
+        interphase = self.chemistry.interphase
+        if interphase is None or self.eta is None or data.name not in interphase.D0:
+            tensors = data.tensors(self.props.rotations, T)
+        else:
+            p = np.where(interphase.host, interpolation(np.asarray(self.eta.old.value)), 0.0)
+            principal = mixed_principal(
+                data.D0, data.Ea, interphase.D0[data.name], interphase.Ea[data.name], p, T
+            )
+            rotations = self.props.rotations
+            tensors = np.einsum("nij,nj,nkj->nik", rotations, principal, rotations)
+        for layer in self.chemistry.compensations:
+            model = layer.model
+            if data.name == model.lithium and model.vacancy in self.species:
+                vacancies = np.asarray(self.species[model.vacancy].var.old.value)[layer.cells]
+                tensors[layer.cells] *= model.li_factor(vacancies)[:, None, None]
+        return tensors
 
     def _hop_geometry(self, state: SpeciesState, tensors: FloatArray, T: float) -> None:
         """The hop faces' T-dependent parts; the rates too when they depend on T only."""
@@ -569,6 +615,24 @@ class TransportSystem:
         for name, v in values.items():
             self.species[name].var.setValue(v)
 
+    def interphase(self) -> FloatArray | None:
+        """Current phase field eta per cell, a copy; None without an interphase."""
+        return None if self.eta is None else np.array(self.eta.value, dtype=float)
+
+    def state(self) -> dict[str, FloatArray]:
+        """Everything the step error is measured on: concentrations and eta."""
+        out = self.values()
+        if self.eta is not None:
+            out["eta"] = np.array(self.eta.value, dtype=float)
+        return out
+
+    def scales(self) -> dict[str, float]:
+        """Reference size of every entry of :meth:`state` (eta: 1)."""
+        out = {n: s.scale for n, s in self.species.items()}
+        if self.eta is not None:
+            out["eta"] = 1.0
+        return out
+
     def potential(self) -> FloatArray | None:
         """Current potential (V) per cell, a copy; None without electrostatics."""
         return None if self.phi is None else np.array(self.phi.value, dtype=float)
@@ -583,19 +647,27 @@ class TransportSystem:
         """
         self.update_coefficients(T)
         sweeps_total = 0
+        vacancies = {layer.model.vacancy for layer in self.chemistry.compensations}
+        for name in vacancies & {n for n, s in self.species.items() if s.coupled}:
+            self._release_source(name, dt, T)  # from the step's start (lagged)
         if self.coupled_equation is not None:
             result = self._step_coupled(dt, T, max_sweeps, tol)
             sweeps_total += result.sweeps
             if not result.converged:
                 return result
-        for name, state in self.species.items():
-            if state.coupled:
-                continue
+        # vacancies last: their source uses the other species' new values
+        order = sorted(
+            (n for n, s in self.species.items() if not s.coupled), key=vacancies.__contains__
+        )
+        for name in order:
+            state = self.species[name]
+            if name in vacancies:
+                self._release_source(name, dt, T)
             needs_sweeps = state.nonlinear or self.anisotropic
             change = np.inf
             sweep = 0
             previous = np.array(state.var.value)
-            inventories = self._inventories({name: state})
+            inventories = self._inventories({name: state}, dt)
             while sweep < (max_sweeps if needs_sweeps else 1):
                 self.solver.inventories = inventories
                 try:
@@ -616,7 +688,124 @@ class TransportSystem:
                 return SweepResult(False, sweeps_total, name, change)
             if np.min(previous) < -1e-9 * state.scale:
                 return SweepResult(False, sweeps_total, name, change, negative=True)
+        if self.eta is not None:
+            result = self._step_interphase(dt, T, max_sweeps, tol)
+            sweeps_total += result.sweeps
+            if not result.converged:
+                return SweepResult(False, sweeps_total, "eta", result.change)
         return SweepResult(True, sweeps_total)
+
+    def _release_source(self, name: str, dt: float, T: float) -> None:
+        r"""Set the oxygen-release source of vacancy species ``name`` for this step.
+
+        Per cathode layer the release is integrated exactly over the step on the
+        layer average (:meth:`~cosinter.models.reactions.LayeredOxideCompensation.release_step`)
+        and spread over the release zone in proportion to :math:`1-\eta`.
+        """
+        state = self.species[name]
+        assert state.source is not None
+        source = np.zeros(self.geometry.n_cells)
+        volumes = self.geometry.cell_volumes
+        eta = None if self.eta is None else np.asarray(self.eta.old.value)
+        for layer in self.chemistry.compensations:
+            model = layer.model
+            if model.vacancy != name or model.lithium not in self.species:
+                continue
+            cells = layer.cells
+            li = np.asarray(self.species[model.lithium].var.value)[cells]
+            cations = {
+                k: np.asarray(self.species[k].var.value)[cells]
+                for k in model.cation_charges
+                if k in self.species
+            }
+            old = np.asarray(state.var.old.value)[cells]
+            u_start = model.uncompensated(li, cations, old, volumes[cells])
+            open_zone = layer.uptake * (1.0 if eta is None else 1.0 - eta[layer.zone])
+            open_fraction = float(np.dot(volumes[layer.zone], open_zone)) / float(
+                np.sum(volumes[cells])
+            )
+            formed, u_end = model.release_step(u_start, open_fraction, T, dt)
+            if formed > 0.0:
+                source[layer.zone] = 0.5 * model.rate_constant(T) * open_zone * u_end
+        state.source.setValue(source)
+
+    # ------------------------------------------------------------------ interphase
+    def _build_interphase(self) -> None:
+        """The Allen–Cahn equation of the interphase field (see models.reactions)."""
+        setup = self.chemistry.interphase
+        assert setup is not None
+        mesh, faces = self.mesh, self.faces
+        self.eta = fipy.CellVariable(mesh=mesh, name="eta", value=0.0, hasOld=True)
+        self._eta_faces = fipy.FaceVariable(mesh=mesh, value=0.0)
+        self._eta_implicit = fipy.CellVariable(mesh=mesh, value=0.0)
+        self._eta_explicit = fipy.CellVariable(mesh=mesh, value=0.0)
+        # no gradient coupling to cells that cannot hold the interphase (no-flux there)
+        self._eta_host_faces = faces.interior & setup.host[faces.cell1] & setup.host[faces.cell2]
+        self._eta_equation = fipy.TransientTerm(var=self.eta) == (
+            fipy.DiffusionTerm(coeff=self._eta_faces, var=self.eta)
+            + fipy.ImplicitSourceTerm(coeff=self._eta_implicit, var=self.eta)
+            + self._eta_explicit
+        )
+
+    def _interphase_drive(self) -> FloatArray:
+        """The drive d per cell from the current cation and Li contents."""
+        setup = self.chemistry.interphase
+        assert setup is not None
+        model = setup.model
+        n = self.geometry.n_cells
+        content = np.zeros(n)
+        for k in model.cations:
+            if k in self.species:
+                content += np.asarray(self.species[k].var.value)
+        content = np.where(setup.host, content / setup.reference, 0.0)
+        loss = np.zeros(n)
+        volumes = self.geometry.cell_volumes
+        for layer in self.chemistry.compensations:
+            if layer.model.lithium in self.species:
+                li = np.asarray(self.species[layer.model.lithium].var.value)[layer.cells]
+                deficit = layer.model.deficit(li)
+                mean = float(np.dot(volumes[layer.cells], deficit)) / float(
+                    np.sum(volumes[layer.cells])
+                )
+                loss[layer.cells] = mean / layer.model.reference
+        drive = np.zeros(n)
+        for value in np.unique(loss):
+            mask = loss == value
+            drive[mask] = model.drive(content[mask], float(value))
+        return np.where(setup.host, drive, 0.0)
+
+    def _step_interphase(self, dt: float, T: float, max_sweeps: int, tol: float) -> SweepResult:
+        """Newton sweeps of the phase field; eta is kept in [0, 1]."""
+        setup = self.chemistry.interphase
+        assert setup is not None and self.eta is not None and self._eta_equation is not None
+        assert self._eta_faces is not None and self._eta_implicit is not None
+        assert self._eta_explicit is not None
+        model = setup.model
+        rate = model.rate(T)
+        self._eta_faces.setValue(np.where(self._eta_host_faces, rate * model.gradient, 0.0))
+        drive = self._interphase_drive()
+        host = setup.host
+        previous = np.array(self.eta.value)
+        change = np.inf
+        for sweep in range(1, max_sweeps + 1):
+            eta0 = np.asarray(self.eta.value)
+            slope = model.force_slope(eta0, drive)
+            # the stable part of the linearised force on the diagonal, the rest lagged
+            implicit = np.where(host & (slope < 0.0), rate * slope, 0.0)
+            self._eta_implicit.setValue(implicit)
+            self._eta_explicit.setValue(
+                np.where(host, rate * model.force(eta0, drive) - implicit * eta0, 0.0)
+            )
+            self._eta_equation.solve(var=self.eta, dt=dt, solver=self.solver)
+            current = np.clip(np.asarray(self.eta.value), 0.0, 1.0)
+            self.eta.setValue(current)
+            change = float(np.max(np.abs(current - previous)))
+            previous = current
+            if not np.isfinite(change):
+                return SweepResult(False, sweep, "eta", np.inf)
+            if change < tol:
+                return SweepResult(True, sweep)
+        return SweepResult(False, max_sweeps, "eta", change)
 
     def _step_coupled(self, dt: float, T: float, max_sweeps: int, tol: float) -> SweepResult:
         """Damped Newton sweeps of the charged species and the potential in one matrix."""
@@ -629,7 +818,7 @@ class TransportSystem:
         converged = False
         worst: str | None = None
         sweep = 0
-        inventories = self._inventories(states)
+        inventories = self._inventories(states, dt)
         while sweep < max_sweeps:
             if sweep > 0:
                 for state in states.values():
@@ -707,19 +896,22 @@ class TransportSystem:
         return max(damping, 1e-3)
 
     def _inventories(
-        self, states: Mapping[str, SpeciesState]
+        self, states: Mapping[str, SpeciesState], dt: float
     ) -> dict[int, tuple[FloatArray, FloatArray]]:
         """What :class:`_ConservingLU` holds: volumes and old values of closed species.
 
         A species with a fixed end concentration exchanges with the outside, so its
-        inventory is not held.
+        inventory is not held. A reaction source adds ``dt`` times itself.
         """
         volumes = self.geometry.cell_volumes
-        return {
-            id(state.var): (volumes, np.array(state.var.old.value, dtype=float))
-            for state in states.values()
-            if state.fixed_left is None and state.fixed_right is None
-        }
+        out = {}
+        for state in states.values():
+            if state.fixed_left is None and state.fixed_right is None:
+                target = np.array(state.var.old.value, dtype=float)
+                if state.source is not None:
+                    target = target + dt * np.asarray(state.source.value)
+                out[id(state.var)] = (volumes, target)
+        return out
 
     def accept(self, dt: float) -> None:
         """Make the current values the old ones; book the inflow through x = 0.
@@ -735,6 +927,8 @@ class TransportSystem:
         for state in self.species.values():
             if state.fixed_left is None and state.fixed_right is None:
                 old = float(np.dot(volumes, np.asarray(state.var.old.value)))
+                if state.source is not None:  # what the reactions made in the step
+                    old += dt * float(np.dot(volumes, np.asarray(state.source.value)))
                 new = float(np.dot(volumes, np.asarray(state.var.value)))
                 if old > 0:
                     drift = abs(new - old) / old
@@ -750,6 +944,8 @@ class TransportSystem:
             state.var.updateOld()
         if self.phi is not None:
             self._phi_old = np.array(self.phi.value)
+        if self.eta is not None:
+            self.eta.updateOld()
 
     def reject(self) -> None:
         """Return to the values at the start of the step."""
@@ -757,6 +953,8 @@ class TransportSystem:
             state.var.setValue(state.var.old.value)
         if self.phi is not None and self._phi_old is not None:
             self.phi.setValue(self._phi_old)
+        if self.eta is not None:
+            self.eta.setValue(self.eta.old.value)
 
     def _left_flux(self, state: SpeciesState) -> float:
         """Flux into the stack through x = 0 (mol m^-2 s^-1, lateral mean)."""

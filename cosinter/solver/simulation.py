@@ -19,14 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
 
 from cosinter.case import Case, HoldStep, RampStep, StaircaseStep
 from cosinter.errors import CaseError
+from cosinter.meshes.microstructure import channel_mask, random_rotations, voronoi_grains
 from cosinter.meshes.stack import StackGeometry
 from cosinter.models import thermal
 from cosinter.models.electrostatics import PoissonSetup, charge_density
 from cosinter.models.materials import Material, resolve_case_materials
 from cosinter.models.properties import CellProperties, build_cell_properties, layer_rotation
+from cosinter.models.reactions import build_chemistry
 from cosinter.models.transport import nernst_einstein_conductivity
 from cosinter.results.metrics import (
     frame_metrics,
@@ -78,10 +81,17 @@ def build_geometry(case: Case) -> StackGeometry:
 
 
 def layer_rotations(case: Case, materials: Mapping[str, Material]) -> list[np.ndarray]:
-    """Crystal -> lab rotation of every layer (errors point at the orientation)."""
+    """Crystal -> lab rotation of every layer (errors point at the orientation).
+
+    A grain layer with per-grain orientations (``"random"`` or a list) gets the
+    identity here; its cells take their grain's rotation (:func:`grain_rotations`).
+    """
     out = []
     for index, layer in enumerate(case.layers):
         o = layer.orientation
+        if isinstance(o, str | list):
+            out.append(np.eye(3))
+            continue
         try:
             out.append(
                 layer_rotation(
@@ -93,6 +103,96 @@ def layer_rotations(case: Case, materials: Mapping[str, Material]) -> list[np.nd
             )
         except ValueError as exc:
             raise CaseError(str(exc), key=f"layers.{index}.orientation") from None
+    return out
+
+
+def build_grains(case: Case, geometry: StackGeometry) -> NDArray[np.int64]:
+    """Grain index of every cell from ``[mesh] grains`` (-1 outside the grain layer)."""
+    g = case.mesh.grains
+    if g is None:
+        return np.full(geometry.n_cells, -1, dtype=np.int64)
+    return voronoi_grains(
+        geometry.cell_centres,
+        geometry.cell_layer == g.layer,
+        g.count,
+        g.seed,
+        geometry.width if geometry.periodic else None,
+    )
+
+
+def grain_rotations(case: Case, materials: Mapping[str, Material]) -> np.ndarray | None:
+    """Crystal -> lab rotation of every grain, shape (count, 3, 3); None without grains.
+
+    The grain layer's ``orientation``: ``"random"`` draws uniformly random
+    rotations (seeded by ``grains.seed``), a list gives one per grain, a single
+    table (or none) the same rotation to every grain.
+    """
+    g = case.mesh.grains
+    if g is None:
+        return None
+    layer = case.layers[g.layer]
+    o = layer.orientation
+    if o == "random":
+        return random_rotations(g.count, g.seed)
+    if not isinstance(o, list):
+        return np.repeat(layer_rotations(case, materials)[g.layer][None], g.count, axis=0)
+    out = []
+    for k, item in enumerate(o):
+        try:
+            out.append(
+                layer_rotation(materials[layer.material], item.plane, item.in_plane, item.euler)
+            )
+        except ValueError as exc:
+            raise CaseError(str(exc), key=f"layers.{g.layer}.orientation.{k}") from None
+    return np.stack(out)
+
+
+def cell_rotations(
+    geometry: StackGeometry,
+    per_layer: Sequence[np.ndarray],
+    grain: NDArray[np.int64],
+    per_grain: np.ndarray | None,
+) -> np.ndarray:
+    """Crystal -> lab rotation of every cell: its grain's, else its layer's (n, 3, 3)."""
+    out = np.stack(per_layer)[geometry.cell_layer]
+    if per_grain is not None:
+        in_grain = grain >= 0
+        out[in_grain] = per_grain[grain[in_grain]]
+    return out
+
+
+def channel_d_factor(case: Case, geometry: StackGeometry) -> np.ndarray:
+    """Factor on D0 of every cell: ``channels.D_factor`` in channel cells, else 1.
+
+    Raises
+    ------
+    CaseError
+        A channel line inside the stack's width that holds no cell centre (a
+        ``width`` below the lateral cell size), or no line inside the width at all.
+    """
+    c = case.mesh.channels
+    out = np.ones(geometry.n_cells)
+    if c is None:
+        return out
+    centres = geometry.cell_centres
+    mask = channel_mask(centres, geometry.cell_layer == c.layer, c.spacing, c.width)
+    lines = np.arange(0.5 * c.spacing, geometry.width, c.spacing)
+    if lines.size == 0:
+        raise CaseError(
+            f"the first channel line, at y = spacing/2 = {0.5 * c.spacing:g} m, lies "
+            f"outside the mesh width ({geometry.width:g} m); reduce `spacing`",
+            key="mesh.channels.spacing",
+        )
+    y = centres[mask, 1]
+    half = 0.5 * c.width * (1.0 + 1e-9)
+    if any(not np.any(np.abs(y - line) <= half) for line in lines):
+        raise CaseError(
+            f"channel width {c.width:g} m is below the lateral cell size "
+            f"({geometry.d_lateral:g} m): some channel holds no cell centre; "
+            "use a wider channel or finer `lateral_cell_size`",
+            key="mesh.channels.width",
+        )
+    out[mask] = c.D_factor
     return out
 
 
@@ -158,6 +258,8 @@ class _Outputs:
         names = list(sim.case.species)
         self.poisson = sim.poisson
         extra = ["phi_V"] if self.poisson is not None else []
+        if sim.chemistry.interphase is not None:
+            extra.append("eta")
         self.profiles = CsvTable(
             self.directory / "profiles.csv", ["frame", "time_s", "T_K", "x_m", *names, *extra]
         )
@@ -213,6 +315,11 @@ class _Outputs:
             )
         cell_data["material"] = sim.props.material.astype(np.int32)
         cell_data["layer"] = sim.props.layer.astype(np.int32)
+        eta = state.system.interphase()
+        if eta is not None:
+            cell_data["eta"] = eta
+        if sim.case.mesh.grains is not None:
+            cell_data["grain"] = sim.props.grain.astype(np.int32)
         self.series.add_frame(
             state.t,
             state.T,
@@ -225,6 +332,8 @@ class _Outputs:
         columns = [geometry.column_average(values[sp]) for sp in sim.case.species]
         if phi is not None:
             columns.append(geometry.column_average(phi))
+        if eta is not None:
+            columns.append(geometry.column_average(eta))
         self.profiles.add_rows(
             [state.frame, state.t, state.T, float(xi), *(float(c[i]) for c in columns)]
             for i, xi in enumerate(x)
@@ -379,14 +488,22 @@ class Simulation:
         self.program = build_program(case)
         self.geometry = build_geometry(case)
         self.rotations = layer_rotations(case, self.materials)
+        self.grain_rotations = grain_rotations(case, self.materials)
+        grain = build_grains(case, self.geometry)
         self.frame_times = frame_times(case, self.program)
         self.props: CellProperties = build_cell_properties(
             self.geometry.cell_layer,
             [self.materials[layer.material] for layer in case.layers],
             self.rotations,
             {name: sp.charge for name, sp in case.species.items()},
+            cell_rotations=cell_rotations(
+                self.geometry, self.rotations, grain, self.grain_rotations
+            ),
+            d_factor=channel_d_factor(case, self.geometry),
+            grain=grain,
         )
         self.poisson = self.poisson_setup()
+        self.chemistry = build_chemistry(case, self.geometry, self.materials)
 
     def poisson_setup(self) -> PoissonSetup | None:
         """Poisson's data from ``[electrostatics]``, ``[boundaries]``, ``[[interfaces]]``.
@@ -481,6 +598,7 @@ class Simulation:
                 "right": dict(self.case.boundaries.right.fixed),
             },
             self.poisson,
+            self.chemistry,
         )
         outputs = _Outputs(self, out_dir, self.record())
         observers: Sequence[Any] = (outputs, _Progress(self.program.duration, progress))

@@ -124,7 +124,7 @@ def run(
     stops = np.unique(np.concatenate([frames, program.breakpoints]))
     state = StepperState(system=system, program=program, T=program.temperature(0.0))
     wall0 = time.perf_counter()
-    refs = {n: s.scale for n, s in system.species.items()}
+    refs = system.scales()
     error: BaseException | None = None
     for obs in observers:
         obs.on_start(state)
@@ -144,13 +144,13 @@ def run(
                 stops[np.searchsorted(stops, state.t * (1 + 1e-15) + 1e-300, side="right")]
             )
             dt = _limit(dt, state.t, stop, program, control)
-            before = system.values()
+            before = system.state()
             T_new = program.temperature(state.t + dt)
             result = system.step(dt, T_new, control.max_sweeps, 1e-2 * control.rtol)
             state.stats.sweeps += result.sweeps
             err = np.inf
             if result.converged:
-                after = system.values()
+                after = system.state()
                 err = _error_norm(before, after, prev_rate, dt, prev_dt, control.rtol, refs)
             if not result.converged or err > 1.0:
                 system.reject()

@@ -238,6 +238,17 @@ def _submodels(annotation: Any) -> tuple[str, list[type[BaseModel]]] | None:
     if _is_model(bare):
         return "table", [bare]
     origin = typing.get_origin(bare)
+    if origin in (typing.Union, types.UnionType):
+        # a table with alternatives (``orientation``: a table, a list of them, "random")
+        models: list[type[BaseModel]] = []
+        for arg in typing.get_args(bare):
+            inner, _ = _unwrap(arg)
+            if typing.get_origin(inner) is list:
+                inner, _ = _unwrap(typing.get_args(inner)[0])
+            if _is_model(inner) and inner not in models:
+                models.append(inner)
+        if len(models) == 1:
+            return "table", models
     if origin in (dict, list):
         inner, _ = _unwrap(typing.get_args(bare)[-1])
         if _is_model(inner):

@@ -21,7 +21,7 @@ from cosinter.models.materials import (
 from cosinter.units import AVOGADRO, BOLTZMANN, FARADAY, GAS_CONSTANT
 
 T25 = 298.15
-EXPECTED = {"NCM111", "LLTO", "Li2TiO3", "LNTO_350", "LNTO_450", "LNTO_550"}
+EXPECTED = {"NCM111", "LLTO", "Li2TiO3", "LNTO_350", "LNTO_450", "LNTO_550", "Interphase"}
 LEAVES = ("initial", "sites", "mu0", "D0", "Ea")
 
 
@@ -74,8 +74,18 @@ def _numeric_leaves(material: Material) -> list[str]:
     leaves = ["lattice"] if material.lattice is not None else []
     if material.relative_permittivity is not None:
         leaves.append("relative_permittivity")
+    if material.oxygen_uptake != 1.0:
+        leaves.append("oxygen_uptake")
+    if material.compensation is not None:
+        numbers = material.compensation.model_dump(
+            exclude={"model", "lithium", "vacancy"}, exclude_none=True
+        )
+        leaves += [f"compensation.{key}" for key in numbers]
     for sp, params in material.species.items():
-        leaves += [f"species.{sp}.{key}" for key in LEAVES]
+        # a dilute species has no site density to source
+        leaves += [
+            f"species.{sp}.{key}" for key in LEAVES if key != "sites" or params.sites is not None
+        ]
         if params.mobility is not None:
             numbers = params.mobility.model_dump(exclude={"model"})
             leaves += [f"species.{sp}.mobility.{key}" for key in numbers]

@@ -181,8 +181,8 @@ def test_initial_must_stay_below_sites_after_merge() -> None:
 
 
 def test_solved_species_needs_transport_parameters() -> None:
-    with pytest.raises(MaterialError, match="no parameters for solved species 'La'"):
-        resolve_material("NCM111", species={"Li": None, "La": None})
+    with pytest.raises(MaterialError, match="no parameters for solved species 'Co'"):
+        resolve_material("NCM111", species={"Li": None, "Co": None})
     half = specs(X={"species": {"Li": {"D0": "1e-14 m^2/s"}}})
     with pytest.raises(MaterialError, match="'Ea' is missing"):
         resolve_material("X", half, species={"Li": None})
