@@ -86,6 +86,11 @@ from cosinter.units import BOLTZMANN
 FloatArray = NDArray[np.float64]
 
 
+def _mean(values: FloatArray, volumes: FloatArray) -> float:
+    """Volume average."""
+    return float(np.dot(volumes, values)) / float(np.sum(volumes))
+
+
 @dataclass(frozen=True)
 class LayeredOxideCompensation:
     """Charge compensation of Li loss in a layered-oxide cathode (see module doc).
@@ -129,6 +134,20 @@ class LayeredOxideCompensation:
         """Charge deficit left by Li loss, per cell (mol/m^3)."""
         return np.maximum(self.reference - li, 0.0)
 
+    def mean_deficit(self, li: FloatArray, volumes: FloatArray) -> float:
+        """Layer-average charge deficit (mol/m^3)."""
+        return _mean(self.deficit(li), volumes)
+
+    def _left_for_tm(
+        self, li: FloatArray, cations: Mapping[str, FloatArray], volumes: FloatArray
+    ) -> float:
+        """Layer-average deficit the incoming cations leave (mol/m^3)."""
+        q = self.mean_deficit(li, volumes)
+        for name, z in self.cation_charges.items():
+            if name in cations:
+                q -= z * _mean(cations[name], volumes)
+        return q
+
     def uncompensated(
         self,
         li: FloatArray,
@@ -137,27 +156,14 @@ class LayeredOxideCompensation:
         volumes: FloatArray,
     ) -> float:
         r"""Layer-average deficit left after TM oxidation, cations and V_O: :math:`u`."""
-        total = float(np.sum(volumes))
-
-        def mean(values: FloatArray) -> float:
-            return float(np.dot(volumes, values)) / total
-
-        u = mean(self.deficit(li)) - self.tm_capacity - 2.0 * mean(vacancies)
-        for name, z in self.cation_charges.items():
-            if name in cations:
-                u -= z * mean(cations[name])
-        return u
+        left = self._left_for_tm(li, cations, volumes)
+        return left - self.tm_capacity - 2.0 * _mean(vacancies, volumes)
 
     def tm_holes(
         self, li: FloatArray, cations: Mapping[str, FloatArray], volumes: FloatArray
     ) -> float:
         """Layer-average holes on the transition metals (mol/m^3), at most the capacity."""
-        total = float(np.sum(volumes))
-        q = float(np.dot(volumes, self.deficit(li))) / total
-        for name, z in self.cation_charges.items():
-            if name in cations:
-                q -= z * float(np.dot(volumes, cations[name])) / total
-        return float(np.clip(q, 0.0, self.tm_capacity))
+        return float(np.clip(self._left_for_tm(li, cations, volumes), 0.0, self.tm_capacity))
 
     def release_step(
         self, u_start: float, open_fraction: float, T: float, dt: float
@@ -227,12 +233,12 @@ class AllenCahnInterphase:
         """:math:`M(T)` (1/s)."""
         return self.prefactor * float(np.exp(-self.energy / (BOLTZMANN * T)))
 
-    def drive(self, cation_content: FloatArray, li_loss: float) -> FloatArray:
+    def drive(self, cation_content: FloatArray, li_loss: FloatArray | float) -> FloatArray:
         """The drive d per cell from cations per reference Li site and the layer's Li loss."""
         return (
             np.maximum(cation_content, 0.0)
             / self.cation_fraction
-            * (1.0 + max(li_loss, 0.0) / self.li_depletion)
+            * (1.0 + np.maximum(li_loss, 0.0) / self.li_depletion)
         )
 
     #: Cost of the interphase itself, b p(eta): eta = 0 is the lower state below 8b/s.
@@ -333,12 +339,11 @@ def release_zone(
     A cell near two exits takes the larger uptake.
     """
     weight = np.zeros(len(cells))
+    inside = np.zeros(len(cells), dtype=bool)
     for x, uptake in exits:
         near = np.abs(cell_x[cells] - x) < depth
         weight[near] = np.maximum(weight[near], uptake)
-    inside = np.zeros(len(cells), dtype=bool)
-    for x, _ in exits:
-        inside |= np.abs(cell_x[cells] - x) < depth
+        inside |= near
     return cells[inside], weight[inside]
 
 

@@ -43,6 +43,7 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import brentq, minimize_scalar
 
+from cosinter.models.crystal import rotate_tensors
 from cosinter.units import BOLTZMANN, FARADAY, GAS_CONSTANT
 
 if TYPE_CHECKING:  # only for the annotation of DefectMobility.from_spec
@@ -78,8 +79,7 @@ def lab_tensors(rotations: FloatArray, D0: FloatArray, Ea: FloatArray, T: float)
     ndarray
         (n, 3, 3) :math:`R\,\mathrm{diag}(D)\,R^T`.
     """
-    principal = arrhenius(D0, Ea, T)
-    return np.einsum("nij,nj,nkj->nik", rotations, principal, rotations)
+    return rotate_tensors(rotations, arrhenius(D0, Ea, T))
 
 
 def site_fraction(c: FloatArray, sites: FloatArray) -> FloatArray:

@@ -58,6 +58,7 @@ from numpy.typing import NDArray
 from scipy.sparse.linalg import splu
 
 from cosinter.meshes.stack import StackGeometry
+from cosinter.models.crystal import rotate_tensors
 from cosinter.models.electrostatics import PoissonSetup, thermal_voltage
 from cosinter.models.flux import hop_flux, hop_rates_and_weight
 from cosinter.models.properties import CellProperties, SpeciesCellData
@@ -305,8 +306,11 @@ class TransportSystem:
             cross = fipy.FaceVariable(mesh=mesh, value=0.0)
             # before the explicit source: FiPy needs terms in other variables first
             rhs = rhs + fipy.DiffusionTerm(coeff=cross, var=self.phi)
-        source = fipy.CellVariable(mesh=mesh, value=0.0)
-        equation = fipy.TransientTerm(var=var) == rhs - explicit_flux.divergence + source
+        equation = fipy.TransientTerm(var=var) == rhs - explicit_flux.divergence
+        source = None
+        if data.name in {layer.model.vacancy for layer in self.chemistry.compensations}:
+            source = fipy.CellVariable(mesh=mesh, value=0.0)  # oxygen release
+            equation = fipy.TransientTerm(var=var) == rhs - explicit_flux.divergence + source
         lattice_gas = bool(np.any(np.isfinite(data.sites[c1[jump]])))
         state = SpeciesState(
             data=data,
@@ -468,8 +472,7 @@ class TransportSystem:
             principal = mixed_principal(
                 data.D0, data.Ea, interphase.D0[data.name], interphase.Ea[data.name], p, T
             )
-            rotations = self.props.rotations
-            tensors = np.einsum("nij,nj,nkj->nik", rotations, principal, rotations)
+            tensors = rotate_tensors(self.props.rotations, principal)
         for layer in self.chemistry.compensations:
             model = layer.model
             if data.name == model.lithium and model.vacancy in self.species:
@@ -763,16 +766,9 @@ class TransportSystem:
         for layer in self.chemistry.compensations:
             if layer.model.lithium in self.species:
                 li = np.asarray(self.species[layer.model.lithium].var.value)[layer.cells]
-                deficit = layer.model.deficit(li)
-                mean = float(np.dot(volumes[layer.cells], deficit)) / float(
-                    np.sum(volumes[layer.cells])
-                )
+                mean = layer.model.mean_deficit(li, volumes[layer.cells])
                 loss[layer.cells] = mean / layer.model.reference
-        drive = np.zeros(n)
-        for value in np.unique(loss):
-            mask = loss == value
-            drive[mask] = model.drive(content[mask], float(value))
-        return np.where(setup.host, drive, 0.0)
+        return np.where(setup.host, model.drive(content, loss), 0.0)
 
     def _step_interphase(self, dt: float, T: float, max_sweeps: int, tol: float) -> SweepResult:
         """Newton sweeps of the phase field; eta is kept in [0, 1]."""
@@ -904,14 +900,19 @@ class TransportSystem:
         inventory is not held. A reaction source adds ``dt`` times itself.
         """
         volumes = self.geometry.cell_volumes
-        out = {}
-        for state in states.values():
-            if state.fixed_left is None and state.fixed_right is None:
-                target = np.array(state.var.old.value, dtype=float)
-                if state.source is not None:
-                    target = target + dt * np.asarray(state.source.value)
-                out[id(state.var)] = (volumes, target)
-        return out
+        return {
+            id(state.var): (volumes, self._held(state, dt))
+            for state in states.values()
+            if state.fixed_left is None and state.fixed_right is None
+        }
+
+    @staticmethod
+    def _held(state: SpeciesState, dt: float) -> FloatArray:
+        """Per cell, what a closed species' step must add up to: old + dt source."""
+        held = np.array(state.var.old.value, dtype=float)
+        if state.source is not None:
+            held += dt * np.asarray(state.source.value)
+        return held
 
     def accept(self, dt: float) -> None:
         """Make the current values the old ones; book the inflow through x = 0.
@@ -926,9 +927,7 @@ class TransportSystem:
         volumes = self.geometry.cell_volumes
         for state in self.species.values():
             if state.fixed_left is None and state.fixed_right is None:
-                old = float(np.dot(volumes, np.asarray(state.var.old.value)))
-                if state.source is not None:  # what the reactions made in the step
-                    old += dt * float(np.dot(volumes, np.asarray(state.source.value)))
+                old = float(np.dot(volumes, self._held(state, dt)))
                 new = float(np.dot(volumes, np.asarray(state.var.value)))
                 if old > 0:
                     drift = abs(new - old) / old
