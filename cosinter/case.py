@@ -16,12 +16,14 @@ from __future__ import annotations
 import copy
 import difflib
 import itertools
+import math
 import re
 import tomllib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import pint
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -35,7 +37,7 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from cosinter.errors import CaseError
-from cosinter.units import EV, UnitParseError, to_si
+from cosinter.units import EV, UnitParseError, to_si, ureg
 
 # --------------------------------------------------------------------------- quantities
 
@@ -696,6 +698,63 @@ class InterphaseSpec(_Strict):
     )
 
 
+def _amount_per_area(value: Any) -> Any:
+    """An amount per area ("1e-6 mol/m^2", "1 umol/cm^2") or a bare number (mol/m^2)."""
+    if not isinstance(value, str):
+        return _quantity("dimensionless")(value)  # a number is SI; true/false rejected
+    try:
+        q: Any = ureg.Quantity(value.strip())
+        result = float(q.magnitude if q.unitless else q.to("mol/m**2").magnitude)
+    except pint.DimensionalityError:
+        raise PydanticCustomError(
+            "quantity",
+            "{value!r} is not an amount per area; expected mol/m^2 (e.g. '1e-6 mol/m^2')",
+            {"value": value},
+        ) from None
+    except Exception as exc:  # pint raises several unrelated types
+        raise PydanticCustomError(
+            "quantity", "cannot read {value!r} as a quantity ({exc})", {"value": value, "exc": exc}
+        ) from None
+    if not math.isfinite(result):
+        raise PydanticCustomError("quantity", "{value!r} is not a finite number", {"value": value})
+    return result
+
+
+AmountPerArea = Annotated[
+    float, BeforeValidator(_amount_per_area), Field(json_schema_extra={"unit": "mol/m^2"})
+]
+
+
+class OnsetThresholds(_Strict):
+    """``[output] onset_thresholds``: when an interface metric counts as started.
+
+    ``onsets.json`` records, for every interface metric column of ``metrics.csv``,
+    the first temperature (and time) at which it reaches its threshold; the keys
+    are the metric names without the interface suffix.
+    """
+
+    li_transferred_mol_m2: AmountPerArea = Field(
+        1e-4,
+        gt=0,
+        description="Li transferred out of the cathode (mol/m^2); the default, 10 % of "
+        "the NCM111 Li within 20 nm of the interface, is about what EELS resolves.",
+    )
+    ti_depth_m: Length = Field(1e-9, gt=0, description="Ti penetration depth into the cathode (m).")
+    la_depth_m: Length = Field(1e-9, gt=0, description="La penetration depth into the cathode (m).")
+    vo_max: float = Field(
+        1e-4, gt=0, description="Largest V_O site fraction in the cathode (dimensionless)."
+    )
+    interphase_thickness_m: Length = Field(
+        1e-9, gt=0, description="Interphase thickness, the integral of eta over x (m)."
+    )
+    asr_ratio: float = Field(
+        1.5,
+        gt=1,
+        description="Interfacial resistance `asr_ohm_m2` relative to its value in frame 0 "
+        "(dimensionless).",
+    )
+
+
 class OutputSpec(_Strict):
     """``[output]``: where and when frames are written (the final state always is)."""
 
@@ -715,6 +774,27 @@ class OutputSpec(_Strict):
         lt=1,
         description="Penetration depth threshold, as a fraction of the species' largest "
         "initial concentration in the stack (dimensionless).",
+    )
+    measure_at: Temperature = Field(
+        298.15,
+        gt=0,
+        description="Temperature at which `asr_ohm_m2` is evaluated from each frame's "
+        "frozen state (K; default 25 degC).",
+    )
+    asr_half_width: Length = Field(
+        20e-9,
+        gt=0,
+        description="Half-width w of the zone x_f - w .. x_f + w around an interface x_f "
+        "whose area-specific resistance `asr_ohm_m2` is reported (m).",
+    )
+    carriers: list[str] = Field(
+        default_factory=lambda: ["Li"],
+        description="Species (names from [species]) whose ionic conduction makes up "
+        "`asr_ohm_m2` (no unit); by default Li, if solved. An empty list writes no ASR.",
+    )
+    onset_thresholds: OnsetThresholds = Field(
+        default_factory=OnsetThresholds,
+        description="Thresholds of the interface metrics for `onsets.json`, in each metric's unit.",
     )
 
 
@@ -803,6 +883,21 @@ class Case(_Strict):
             if iface.after_layer in seen:
                 raise ValueError(f"interfaces.{k}: interface {iface.after_layer} listed twice")
             seen.add(iface.after_layer)
+        return self
+
+    @model_validator(mode="after")
+    def _carriers_are_solved(self) -> Case:
+        if "carriers" not in self.output.model_fields_set:
+            return self  # the default ["Li"] counts only when Li is solved
+        for name in self.output.carriers:
+            if name not in self.species:
+                raise _key_error(
+                    "output.carriers",
+                    f"output.carriers names species '{name}', which is not in [species] "
+                    f"({', '.join(self.species)}){_suggest(name, self.species)}",
+                )
+        if len(set(self.output.carriers)) != len(self.output.carriers):
+            raise _key_error("output.carriers", "output.carriers lists a species twice")
         return self
 
     @model_validator(mode="after")

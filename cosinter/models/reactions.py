@@ -19,16 +19,18 @@ What is left, :math:`u = \langle q\rangle - C_\mathrm{TM} - \sum_k z_k\langle c_
 2\langle c_{V_O}\rangle`, drives oxygen release. Oxygen leaves where it can escape,
 through the interface to another material: within ``release_depth`` of it, as
 freely as the neighbour takes oxygen up (its ``oxygen_uptake`` :math:`w`), and not
-through a formed interphase,
+through a formed interphase: :math:`\hat\eta` is the largest :math:`\eta` on the
+straight path from the cell to the interface (the cell included), and the
+blocking is interpolated with the same :math:`p(\eta)` as transport (below),
 
 .. math::
 
-   R_{V_O} = \tfrac12\, k(T)\,w\,(1-\eta)\,\max(u, 0), \qquad
+   R_{V_O} = \tfrac12\, k(T)\,w\,(1-p(\hat\eta))\,\max(u, 0), \qquad
    k(T) = k_0\, e^{-E_a/kT}
 
 (mol/m\ :sup:`3`/s of vacancies). Over a step the layer average follows
 :math:`d\langle c_{V_O}\rangle/dt = \tfrac12 k \phi \max(u,0)`, with
-:math:`\phi = \sum_\mathrm{zone} V_i w_i (1-\eta_i) / V_\mathrm{layer}`, and :math:`u`
+:math:`\phi = \sum_\mathrm{zone} V_i w_i (1-p(\hat\eta_i)) / V_\mathrm{layer}`, and :math:`u`
 falls by two per vacancy formed; it is integrated by backward Euler exactly
 (:meth:`LayeredOxideCompensation.release_step`), so the release cannot overshoot
 the deficit at any step size. Vacancies then diffuse with the species' own
@@ -278,13 +280,15 @@ class CompensationLayer:
 
     ``cells``: indices of the layer's cells; ``zone``: indices (into the mesh) of its
     cells within ``release_depth`` of an interface to another material; ``uptake``:
-    per zone cell, the neighbour's ``oxygen_uptake``.
+    per zone cell, the neighbour's ``oxygen_uptake``; ``paths``: per zone cell, the
+    cells between it and the interface (:func:`release_zone`).
     """
 
     model: LayeredOxideCompensation
     cells: NDArray[np.int64]
     zone: NDArray[np.int64]
     uptake: FloatArray
+    paths: NDArray[np.int64]
 
 
 @dataclass(frozen=True)
@@ -329,22 +333,50 @@ def mixed_principal(
 
 
 def release_zone(
-    cell_x: FloatArray,
+    centres: FloatArray,
     cells: NDArray[np.int64],
     exits: list[tuple[float, float]],
     depth: float,
-) -> tuple[NDArray[np.int64], FloatArray]:
-    """The cells among ``cells`` within ``depth`` of an exit (x, uptake), and their uptake.
+) -> tuple[NDArray[np.int64], FloatArray, NDArray[np.int64]]:
+    """The cells among ``cells`` within ``depth`` of an exit (x, uptake), their uptake, paths.
 
-    A cell near two exits takes the larger uptake.
+    ``centres``: (n, 3) cell centres of the mesh. A cell near two exits takes the one
+    of larger uptake. ``paths[i]`` lists the mesh cells on the straight line (same
+    lateral position) from zone cell ``i`` to its exit, the cell itself included,
+    padded by repeating the cell: oxygen from that cell escapes only through them.
     """
+    x = centres[cells, 0]
     weight = np.zeros(len(cells))
-    inside = np.zeros(len(cells), dtype=bool)
-    for x, uptake in exits:
-        near = np.abs(cell_x[cells] - x) < depth
-        weight[near] = np.maximum(weight[near], uptake)
-        inside |= near
-    return cells[inside], weight[inside]
+    chosen = np.full(len(cells), -1)
+    for j, (x_exit, uptake) in enumerate(exits):
+        near = (np.abs(x - x_exit) < depth) & ((chosen < 0) | (uptake > weight))
+        weight[near] = uptake
+        chosen[near] = j
+    inside = np.flatnonzero(chosen >= 0)
+    rows: list[list[int]] = []
+    lateral = np.round(centres[cells][:, 1:] / max(depth, 1e-300), 9)
+    for j, (x_exit, _) in enumerate(exits):
+        mine = inside[chosen[inside] == j]
+        for i in mine:
+            same = mine[np.all(lateral[mine] == lateral[i], axis=1)]
+            on_path = same[np.abs(x[same] - x_exit) <= abs(x[i] - x_exit) * (1 + 1e-12)]
+            rows.append([int(cells[i]), *(int(c) for c in cells[on_path] if c != cells[i])])
+    order = np.argsort([r[0] for r in rows]) if rows else np.zeros(0, dtype=int)
+    rows = [rows[k] for k in order]
+    width = max((len(r) for r in rows), default=1)
+    paths = np.array([r + [r[0]] * (width - len(r)) for r in rows], dtype=np.int64).reshape(
+        len(rows), width
+    )
+    zone = cells[inside]
+    position = np.argsort(zone)
+    return zone[position], weight[inside][position], paths
+
+
+def blocked_path(eta: FloatArray, paths: NDArray[np.int64]) -> FloatArray:
+    r"""Per zone cell, the largest :math:`\eta` between it and its exit (itself included)."""
+    if paths.size == 0:
+        return np.zeros(len(paths))
+    return np.asarray(np.max(eta[paths], axis=1), dtype=float)
 
 
 def build_chemistry(
@@ -366,7 +398,6 @@ def build_chemistry(
     """
     layers = case.layers
     interfaces = geometry.interfaces
-    cell_x = geometry.cell_x
     compensations: list[CompensationLayer] = []
     host = np.zeros(geometry.n_cells, dtype=bool)
     reference = np.ones(geometry.n_cells)
@@ -387,8 +418,8 @@ def build_chemistry(
             for j, other in ((k - 1, k - 1), (k, k + 1))
             if 0 <= other < len(layers) and layers[other].material != layer.material
         ]
-        zone, uptake = release_zone(cell_x, cells, exits, spec.release_depth)
-        compensations.append(CompensationLayer(model, cells, zone, uptake))
+        zone, uptake, paths = release_zone(geometry.cell_centres, cells, exits, spec.release_depth)
+        compensations.append(CompensationLayer(model, cells, zone, uptake, paths))
     interphase = None
     if case.interphase.enabled:
         if not host.any():

@@ -35,7 +35,7 @@ Diffusion tensor in the lab frame:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -44,10 +44,13 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import brentq, minimize_scalar
 
 from cosinter.models.crystal import rotate_tensors
+from cosinter.models.reactions import interpolation, mixed_principal
 from cosinter.units import BOLTZMANN, FARADAY, GAS_CONSTANT
 
-if TYPE_CHECKING:  # only for the annotation of DefectMobility.from_spec
+if TYPE_CHECKING:  # annotations only (properties imports this module)
     from cosinter.case import DefectMobilitySpec
+    from cosinter.models.properties import SpeciesCellData
+    from cosinter.models.reactions import CompensationLayer, InterphaseSetup
 
 FloatArray = NDArray[np.float64]
 
@@ -120,6 +123,76 @@ def partition_equilibrium(
 def nernst_einstein_conductivity(c: FloatArray, D: FloatArray, z: int, T: float) -> FloatArray:
     r"""Ionic conductivity :math:`\sigma = z^2 F^2 c D / (R T)` (S/m)."""
     return np.asarray(z**2 * FARADAY**2 * np.asarray(c) * np.asarray(D) / (GAS_CONSTANT * T))
+
+
+def effective_tensors(
+    data: SpeciesCellData,
+    rotations: FloatArray,
+    T: float,
+    interphase: InterphaseSetup | None,
+    eta: FloatArray | None,
+    compensations: Sequence[CompensationLayer],
+    concentrations: Mapping[str, FloatArray],
+) -> FloatArray:
+    r"""Lab-frame diffusion tensors of one species with the interphase and the degraded cathode.
+
+    The tensors the solver's transport uses (before a concentration-dependent
+    mobility factor). Without an interphase, or where the interphase material has no
+    parameters for the species, the host tensors
+    :math:`\mathbf{R}\,\mathrm{diag}(D_{0,k} e^{-E_{a,k}/kT})\,\mathbf{R}^T`; with
+    one, the principal values are mixed with :math:`p(\eta)` in the host cells,
+
+    .. math::
+
+       D_k = (1-p)\,D_{k,\mathrm{host}} + p\,D_{k,\mathrm{int}}, \qquad
+       p = p(\eta)\ \text{in host cells, else } 0,
+
+    and in every compensation layer whose ``lithium`` is this species (with its
+    vacancy species given) the tensors are scaled by the degradation factor
+
+    .. math::
+
+       \mathbf{D} \to \mathbf{D}\, e^{-\theta_{V_O}/\theta_d}, \qquad
+       \theta_{V_O} = c_{V_O}/s_O.
+
+    Parameters
+    ----------
+    data
+        The species' per-cell parameters (``name``, ``D0``, ``Ea`` (n, 3)).
+    rotations
+        (n, 3, 3) crystal -> lab rotation of every cell.
+    T
+        Temperature (K).
+    interphase
+        The interphase set-up, or None when it is not solved.
+    eta
+        Phase field per cell (-), or None; ignored without ``interphase``.
+    compensations
+        The cathode layers' compensation models and cells.
+    concentrations
+        Per-cell concentrations (mol/m^3) of the solved species; only the vacancy
+        species of ``compensations`` are read, and a compensation layer whose vacancy
+        species is missing does not act.
+
+    Returns
+    -------
+    ndarray
+        (n, 3, 3) tensors (m^2/s).
+    """
+    if interphase is None or eta is None or data.name not in interphase.D0:
+        tensors = data.tensors(rotations, T)
+    else:
+        p = np.where(interphase.host, interpolation(np.asarray(eta, dtype=float)), 0.0)
+        principal = mixed_principal(
+            data.D0, data.Ea, interphase.D0[data.name], interphase.Ea[data.name], p, T
+        )
+        tensors = rotate_tensors(rotations, principal)
+    for layer in compensations:
+        model = layer.model
+        if data.name == model.lithium and model.vacancy in concentrations:
+            vacancies = np.asarray(concentrations[model.vacancy], dtype=float)[layer.cells]
+            tensors[layer.cells] *= model.li_factor(vacancies)[:, None, None]
+    return tensors
 
 
 # --------------------------------------------------------------------------- defect mobility

@@ -16,6 +16,10 @@ All metrics are per unit interface area (1D-equivalent), SI:
     ``penetration_threshold`` (default 1 %) times the species' reference
     concentration: the largest of its initial concentrations and fixed boundary
     values. A species with a zero reference has depth 0.
+
+The interface metrics built on these (Li transferred out of the cathode, Ti/La
+depths into it, V_O, interphase thickness, interfacial resistance) and their onsets
+are in :mod:`cosinter.results.interface`.
 """
 
 from __future__ import annotations

@@ -62,12 +62,20 @@ from cosinter.models.crystal import rotate_tensors
 from cosinter.models.electrostatics import PoissonSetup, thermal_voltage
 from cosinter.models.flux import hop_flux, hop_rates_and_weight
 from cosinter.models.properties import CellProperties, SpeciesCellData
-from cosinter.models.reactions import ChemistrySetup, interpolation, mixed_principal
+from cosinter.models.reactions import (
+    ChemistrySetup,
+    blocked_path,
+    interpolation,
+    mixed_principal,
+)
 from cosinter.models.transport import excess_potential
 from cosinter.solver.fields import FaceGeometry, build_mesh, face_tensor, normal_component
 from cosinter.units import FARADAY
 
 FloatArray = NDArray[np.float64]
+
+
+IRREVERSIBLE = True
 
 
 class _ImplicitSource(fipy.ImplicitSourceTerm):
@@ -703,7 +711,8 @@ class TransportSystem:
 
         Per cathode layer the release is integrated exactly over the step on the
         layer average (:meth:`~cosinter.models.reactions.LayeredOxideCompensation.release_step`)
-        and spread over the release zone in proportion to :math:`1-\eta`.
+        and spread over the release zone in proportion to :math:`1-p(\hat\eta)` (the
+        largest :math:`\eta` on the way out, interpolated as transport is).
         """
         state = self.species[name]
         assert state.source is not None
@@ -723,7 +732,9 @@ class TransportSystem:
             }
             old = np.asarray(state.var.old.value)[cells]
             u_start = model.uncompensated(li, cations, old, volumes[cells])
-            open_zone = layer.uptake * (1.0 if eta is None else 1.0 - eta[layer.zone])
+            open_zone = layer.uptake * (
+                1.0 if eta is None else 1.0 - interpolation(blocked_path(eta, layer.paths))
+            )
             open_fraction = float(np.dot(volumes[layer.zone], open_zone)) / float(
                 np.sum(volumes[cells])
             )
@@ -746,7 +757,7 @@ class TransportSystem:
         self._eta_host_faces = faces.interior & setup.host[faces.cell1] & setup.host[faces.cell2]
         self._eta_equation = fipy.TransientTerm(var=self.eta) == (
             fipy.DiffusionTerm(coeff=self._eta_faces, var=self.eta)
-            + fipy.ImplicitSourceTerm(coeff=self._eta_implicit, var=self.eta)
+            + _ImplicitSource(coeff=self._eta_implicit, var=self.eta)
             + self._eta_explicit
         )
 
@@ -782,18 +793,24 @@ class TransportSystem:
         drive = self._interphase_drive()
         host = setup.host
         previous = np.array(self.eta.value)
+        floor = np.asarray(self.eta.old.value) if IRREVERSIBLE else 0.0
         change = np.inf
         for sweep in range(1, max_sweeps + 1):
-            eta0 = np.asarray(self.eta.value)
+            eta0 = np.array(self.eta.value)
             slope = model.force_slope(eta0, drive)
-            # the stable part of the linearised force on the diagonal, the rest lagged
-            implicit = np.where(host & (slope < 0.0), rate * slope, 0.0)
+            # Newton, but the unstable part (slope > 0) only up to half of 1/dt, so the
+            # diagonal stays positive: beyond it backward Euler has several roots
+            implicit = np.where(host, np.minimum(rate * slope, 0.5 / dt), 0.0)
             self._eta_implicit.setValue(implicit)
             self._eta_explicit.setValue(
                 np.where(host, rate * model.force(eta0, drive) - implicit * eta0, 0.0)
             )
             self._eta_equation.solve(var=self.eta, dt=dt, solver=self.solver)
-            current = np.clip(np.asarray(self.eta.value), 0.0, 1.0)
+            step = np.asarray(self.eta.value) - eta0
+            largest = float(np.max(np.abs(step))) if step.size else 0.0
+            # Newton overshoots across the double well's barrier: damp large updates
+            scale = min(1.0, self.MAX_ETA_UPDATE / largest) if largest > 0 else 1.0
+            current = np.clip(eta0 + scale * step, floor, 1.0)
             self.eta.setValue(current)
             change = float(np.max(np.abs(current - previous)))
             previous = current
@@ -862,6 +879,9 @@ class TransportSystem:
             if np.min(previous[name]) < -1e-9 * states[name].scale:
                 return SweepResult(False, sweep, name, change, negative=True)
         return SweepResult(True, sweep)
+
+    #: Largest change of eta per Newton sweep before the update is damped.
+    MAX_ETA_UPDATE = 0.25
 
     #: Largest potential change per Newton sweep, in kT/e, before the update is damped.
     MAX_POTENTIAL_UPDATE = 8.0

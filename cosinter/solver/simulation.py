@@ -30,7 +30,16 @@ from cosinter.models.electrostatics import PoissonSetup, charge_density
 from cosinter.models.materials import Material, resolve_case_materials
 from cosinter.models.properties import CellProperties, build_cell_properties, layer_rotation
 from cosinter.models.reactions import build_chemistry
-from cosinter.models.transport import nernst_einstein_conductivity
+from cosinter.models.transport import effective_tensors, nernst_einstein_conductivity
+from cosinter.results.interface import (
+    Cathode,
+    InterfaceLayout,
+    OnsetTracker,
+    carrier_conductivity,
+    interface_metrics,
+    interface_names,
+    onset_columns,
+)
 from cosinter.results.metrics import (
     frame_metrics,
     layer_inventories,
@@ -236,9 +245,25 @@ class Result:
     frames: int
 
 
+def interface_layout(sim: Simulation, asr: bool) -> InterfaceLayout:
+    """Which layers are cathodes (a material with ``compensation``) and what is solved."""
+    cathodes = []
+    for layer in sim.case.layers:
+        spec = sim.materials[layer.material].compensation
+        cathodes.append(
+            None if spec is None else Cathode(spec.lithium, spec.vacancy, spec.oxygen_sites)
+        )
+    return InterfaceLayout(
+        cathodes=tuple(cathodes),
+        solved=frozenset(sim.case.species),
+        interphase=sim.chemistry.interphase is not None,
+        asr=asr,
+    )
+
+
 @dataclass
 class _Outputs:
-    """Observer writing frames, profiles, metrics and run.json."""
+    """Observer writing frames, profiles, metrics, onsets.json and run.json."""
 
     sim: Simulation
     directory: Path
@@ -248,6 +273,8 @@ class _Outputs:
     metrics: CsvTable = field(init=False)
     initial_inventory: dict[str, np.ndarray] = field(init=False)
     references: dict[str, float] = field(init=False)
+    layout: InterfaceLayout = field(init=False)
+    onsets: OnsetTracker = field(init=False)
     last_metrics: dict[str, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -269,6 +296,13 @@ class _Outputs:
             self.metric_columns += space_charge_names(
                 len(sim.case.layers), bool(self.mobility_species)
             )
+        self.carriers = [c for c in sim.case.output.carriers if c in sim.case.species]
+        self.layout = interface_layout(sim, bool(self.carriers))
+        interface_columns = interface_names(self.layout)
+        self.metric_columns += interface_columns
+        self.onsets = OnsetTracker(
+            sim.case.output.onset_thresholds.model_dump(), onset_columns(interface_columns)
+        )
         self.metrics = CsvTable(
             self.directory / "metrics.csv",
             [
@@ -292,6 +326,10 @@ class _Outputs:
             )
             for sp, d in sim.props.species.items()
         }
+        self._write_onsets("running")  # replaces a previous run's file at once
+
+    def _write_onsets(self, status: str) -> None:
+        write_json(self.directory / "onsets.json", self.onsets.as_dict(status))
 
     def on_start(self, state: StepperState) -> None:
         self.record["status"] = "running"
@@ -350,6 +388,17 @@ class _Outputs:
         )
         if phi is not None and self.poisson is not None:
             m.update(self._space_charge(state, values, phi))
+        m.update(
+            interface_metrics(
+                self.layout,
+                geometry,
+                m,
+                values,
+                eta,
+                self._measured_conductivity(values, eta) if self.layout.asr else None,
+                sim.case.output.asr_half_width,
+            )
+        )
         self.last_metrics = m
         st = state.stats
         self.metrics.add_rows(
@@ -365,6 +414,36 @@ class _Outputs:
                 ]
             ]
         )
+        self.onsets.update(state.frame, state.t, state.T, m)
+        self._write_onsets("running")
+
+    def _measured_conductivity(
+        self, values: Mapping[str, np.ndarray], eta: np.ndarray | None
+    ) -> np.ndarray:
+        """Ionic conductivity per cell of the frozen frame at ``[output] measure_at`` (S/m).
+
+        Sum over the carriers of :func:`carrier_conductivity` with the normal entry of
+        the effective tensor (interphase and degraded cathode included) and the
+        mobility factor, all at the measuring temperature.
+        """
+        sim = self.sim
+        T = sim.case.output.measure_at
+        sigma = np.zeros(sim.geometry.n_cells)
+        for name in self.carriers:
+            data = sim.props.species[name]
+            c = np.maximum(values[name], 0.0)
+            tensors = effective_tensors(
+                data,
+                sim.props.rotations,
+                T,
+                sim.chemistry.interphase,
+                eta,
+                sim.chemistry.compensations,
+                values,
+            )
+            factor = data.mobility_factor(c, T) if data.has_mobility else None
+            sigma += carrier_conductivity(c, data.sites, tensors[:, 0, 0], data.charge, T, factor)
+        return sigma
 
     def _space_charge(
         self, state: StepperState, values: Mapping[str, np.ndarray], phi: np.ndarray
@@ -413,6 +492,7 @@ class _Outputs:
         stats["final_T_K"] = state.T
         self.record["solver_statistics"] = stats
         write_json(self.directory / "run.json", self.record)
+        self._write_onsets(self.record["status"])
 
 
 class _Progress:

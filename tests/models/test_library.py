@@ -154,9 +154,13 @@ def test_ncm111_lattice_and_sites() -> None:
 
 
 def test_ncm111_is_anisotropic_with_blocked_c() -> None:
-    D = diffusivity_at(resolve_material("NCM111"), "Li", 700 + 273.15)
-    assert D[0] == D[1]
-    assert D[2] / D[0] == pytest.approx(1e-3)
+    """D_c/D_ab: 7.6e-7 at 700 degC, smaller on cooling (Ea 1.3 eV along c, 0.85 in-plane)."""
+    m = resolve_material("NCM111")
+    hot = diffusivity_at(m, "Li", 700 + 273.15)
+    cold = diffusivity_at(m, "Li", T25)
+    assert hot[0] == hot[1]
+    assert hot[2] / hot[0] == pytest.approx(7.6e-7, rel=0.01)
+    assert cold[2] / cold[0] == pytest.approx(4.0e-12, rel=0.05)
 
 
 def test_llto_nernst_einstein_conductivity() -> None:

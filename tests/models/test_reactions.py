@@ -9,6 +9,7 @@ from cosinter.case import ArrheniusRateSpec, CompensationSpec
 from cosinter.models.reactions import (
     AllenCahnInterphase,
     LayeredOxideCompensation,
+    blocked_path,
     interpolation,
     mixed_principal,
     release_zone,
@@ -121,10 +122,38 @@ def test_interpolation_and_mixing() -> None:
     assert np.all(mixed[2] == 0.0)  # a blocking interphase blocks
 
 
+def _line(n: int, h: float = 1e-9) -> np.ndarray:
+    centres = np.zeros((n, 3))
+    centres[:, 0] = (np.arange(n) + 0.5) * h
+    return centres
+
+
 def test_release_zone_takes_the_larger_uptake_near_two_exits() -> None:
-    x = np.linspace(0.5e-9, 9.5e-9, 10)
+    centres = _line(10)
     cells = np.arange(10)
-    zone, uptake = release_zone(x, cells, [(0.0, 1.0), (10e-9, 0.05)], 2e-9)
+    zone, uptake, paths = release_zone(centres, cells, [(0.0, 1.0), (10e-9, 0.05)], 2e-9)
     assert list(zone) == [0, 1, 8, 9]
     assert list(uptake) == [1.0, 1.0, 0.05, 0.05]
-    assert len(release_zone(x, cells, [], 2e-9)[0]) == 0
+    # each cell escapes through the cells between it and its exit
+    assert [sorted(set(p)) for p in paths.tolist()] == [[0], [0, 1], [8, 9], [9]]
+    assert len(release_zone(centres, cells, [], 2e-9)[0]) == 0
+
+
+def test_release_is_blocked_by_the_interphase_on_the_way_out() -> None:
+    """A cell behind a formed interphase cannot release oxygen, whatever its own eta."""
+    centres = _line(6)
+    zone, _, paths = release_zone(centres, np.arange(6), [(6e-9, 1.0)], 3e-9)
+    assert list(zone) == [3, 4, 5]
+    eta = np.array([0, 0, 0, 0.1, 0.2, 0.95])
+    assert blocked_path(eta, paths) == pytest.approx([0.95, 0.95, 0.95])
+    eta = np.array([0, 0, 0, 0.9, 0.2, 0.1])
+    assert blocked_path(eta, paths) == pytest.approx([0.9, 0.2, 0.1])
+
+
+def test_release_paths_follow_rows_in_2d() -> None:
+    """Two rows: a cell's path stays in its own row."""
+    x = (np.arange(4) + 0.5) * 1e-9
+    centres = np.array([[xi, y, 0.0] for y in (0.5e-9, 1.5e-9) for xi in x])
+    zone, _, paths = release_zone(centres, np.arange(8), [(4e-9, 1.0)], 2e-9)
+    assert list(zone) == [2, 3, 6, 7]
+    assert [sorted(set(p)) for p in paths.tolist()] == [[2, 3], [3], [6, 7], [7]]

@@ -73,9 +73,13 @@ def test_polycrystal_run_writes_the_grains(tmp_path: Path) -> None:
 def test_channels_open_a_closed_interface(tmp_path: Path) -> None:
     """Line defects through NCM111 (003) carry Li across the closed interface."""
     channels = {"layer": 0, "spacing": "10 nm", "width": "1 nm", "D_factor": 1e4}
+    # the closed c direction carries Li from ~400 degC (NCM111 library, issue 4)
+    program = {"initial": "350 degC", "steps": [{"hold": "5 min"}]}
     plain_raw = stack_2d(width="10 nm")
+    plain_raw["temperature"] = program
     plain = Simulation(validate_case(plain_raw), plain_raw)
     fast_raw = stack_2d(width="10 nm", channels=channels)
+    fast_raw["temperature"] = program
     fast = Simulation(validate_case(fast_raw), fast_raw)
     # the channel line at y = 5 nm lies on a cell face: the cells on both sides (4-6 nm)
     d0_plain, d0_fast = plain.props.species["Li"].D0, fast.props.species["Li"].D0
@@ -87,9 +91,10 @@ def test_channels_open_a_closed_interface(tmp_path: Path) -> None:
 
     closed = plain.run(tmp_path / "plain", progress=False).metrics["crossed_Li_i0"]
     opened = fast.run(tmp_path / "channels", progress=False).metrics["crossed_Li_i0"]
-    # measured 5.11e-5 mol/m^2 without and 1.366e-4 mol/m^2 with channels (2.7x; the
-    # latter is the partition equilibrium: 20 % of the NCM columns carry D_c x 1e4)
-    assert opened > 2 * closed > 0, (opened, closed)
+    # 5 min at 350 degC: measured 3.05e-5 mol/m^2 without and 1.366e-4 mol/m^2 with
+    # channels (4.5x; the latter is the partition equilibrium: 20 % of the NCM columns
+    # carry D_c x 1e4)
+    assert opened > 3 * closed > 0, (opened, closed)
     assert "grain" not in last_frame(tmp_path / "plain").cell_data
 
 

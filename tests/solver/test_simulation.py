@@ -65,6 +65,11 @@ def test_outputs_follow_the_contract(tmp_path: Path) -> None:
         "time_s",
         "T_K",
         *metric_names(["Li"], 2),
+        # NCM111 (a cathode) | LLTO: the cathode interface, then interface 0
+        "li_transferred_mol_m2",
+        "asr_ohm_m2",
+        "li_transferred_mol_m2_i0",
+        "asr_ohm_m2_i0",
         "steps_accepted",
         "steps_rejected",
         "wall_s",
@@ -80,6 +85,17 @@ def test_outputs_follow_the_contract(tmp_path: Path) -> None:
     total = m["inventory_Li_layer0"] + m["inventory_Li_layer1"]
     assert total == pytest.approx(20e-9 * 48290 + 20e-9 * 10000, rel=1e-10)
     assert m["crossed_Li_i0"] == pytest.approx(m["inventory_Li_layer1"] - 20e-9 * 10000, rel=1e-9)
+    # the cathode is on the left: Li transferred out of it is the amount crossed in +x
+    assert m["li_transferred_mol_m2"] == m["li_transferred_mol_m2_i0"] == m["crossed_Li_i0"]
+    assert 0 < m["asr_ohm_m2"] == m["asr_ohm_m2_i0"] < np.inf
+    onsets = json.loads((tmp_path / "onsets.json").read_text())
+    assert onsets["status"] == "completed" and onsets["frames"] == 4
+    assert set(onsets["onsets"]) == {
+        "li_transferred_mol_m2",
+        "asr_ohm_m2",
+        "li_transferred_mol_m2_i0",
+        "asr_ohm_m2_i0",
+    }
 
 
 def test_open_interface_transfers_more_than_closed(tmp_path: Path) -> None:
