@@ -667,7 +667,8 @@ class InterphaseSpec(_Strict):
     An Allen–Cahn phase field :math:`\eta` in the cells of materials with a
     ``compensation`` model (the cathode), driven by the local content of the
     ``cations`` and by Li depletion; where :math:`\eta \to 1` the species move with
-    ``material``'s coefficients (principal values interpolated geometrically).
+    ``material``'s coefficients (principal values interpolated linearly with
+    :math:`p(\eta) = \eta^3(6\eta^2 - 15\eta + 10)`).
     """
 
     enabled: bool = Field(False, description="Solve the interphase phase field eta.")
