@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO_CASE := cases/demo_ncm104_llto.toml
 
-.PHONY: install demo test test-slow lint docs bench clean
+.PHONY: install demo test test-slow lint docs bench validation clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,8 +19,8 @@ demo: $(STAMP)
 	$(BIN)/cosinter run $(DEMO_CASE) -o results/demo_ncm104_llto
 
 lint: $(STAMP)
-	$(BIN)/ruff check cosinter tests bench docs/conf.py
-	$(BIN)/ruff format --check cosinter tests bench docs/conf.py
+	$(BIN)/ruff check cosinter tests bench docs/conf.py docs/validation/build.py
+	$(BIN)/ruff format --check cosinter tests bench docs/conf.py docs/validation/build.py
 	$(BIN)/mypy
 
 test: lint
@@ -31,6 +31,10 @@ test-slow: $(STAMP)
 
 docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
+
+validation: $(STAMP)
+	$(BIN)/python docs/validation/build.py
+	@echo "report: docs/validation/index.rst (make docs renders it)"
 
 bench: $(STAMP)
 	$(BIN)/python bench/reference_1d.py
