@@ -33,7 +33,7 @@ docs: $(STAMP)
 	$(BIN)/sphinx-build -W --keep-going -b html docs docs/_build/html
 
 validation: $(STAMP)
-	$(BIN)/python docs/validation/build.py
+	$(BIN)/python docs/validation/build.py $(VALIDATION_FLAGS)
 	@echo "report: docs/validation/index.rst (make docs renders it)"
 
 bench: $(STAMP)

@@ -32,6 +32,25 @@ SHORTEN: dict[str, list[str]] = {
         "output.at_temperatures=[]",
         "mesh.cell_size=0.5 nm",
     ],
+    # issue 4, the remaining cases: smoke runs only; what they show is checked in
+    # tests/cases/test_issue4_cases.py
+    "lee2024_ncm003_lto": [
+        "temperature.steps.0.staircase.to=200 degC",
+        "temperature.steps.0.staircase.step=100 K",
+        "output.at_temperatures=[]",
+        "mesh.cell_size=1 nm",
+    ],
+    "lee2024_ncm003_defects": [
+        "temperature.steps.0.staircase.to=200 degC",
+        "temperature.steps.0.staircase.step=100 K",
+        "output.at_temperatures=[]",
+        "mesh.cell_size=1 nm",
+        "mesh.lateral_cell_size=2 nm",
+        "mesh.channels.width=2 nm",
+    ],
+    "wang2020_lnto_350": ["temperature.steps.0.hold=0.1 s", "mesh.cell_size=0.5 nm"],
+    "wang2020_lnto_450": ["temperature.steps.0.hold=0.1 s", "mesh.cell_size=0.5 nm"],
+    "wang2020_lnto_550": ["temperature.steps.0.hold=0.1 s", "mesh.cell_size=0.5 nm"],
 }
 
 

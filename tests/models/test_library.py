@@ -21,7 +21,16 @@ from cosinter.models.materials import (
 from cosinter.units import AVOGADRO, BOLTZMANN, FARADAY, GAS_CONSTANT
 
 T25 = 298.15
-EXPECTED = {"NCM111", "LLTO", "Li2TiO3", "LNTO_350", "LNTO_450", "LNTO_550", "Interphase"}
+EXPECTED = {
+    "NCM111",
+    "LLTO",
+    "Li2TiO3",
+    "LNTO_350",
+    "LNTO_450",
+    "LNTO_550",
+    "Interphase",
+    "NMC532",
+}
 LEAVES = ("initial", "sites", "mu0", "D0", "Ea")
 
 
@@ -193,6 +202,21 @@ def test_lnto_anneal_states_share_the_rest() -> None:
         assert m.base_chain == (f"library:{name}", "library:LNTO_350")
         assert (p.sites, p.initial, p.mu0, p.Ea) == (base.sites, base.initial, base.mu0, base.Ea)
         assert p.D0 != base.D0
+
+
+def test_nmc532_from_its_sources() -> None:
+    """Sites from the molar volume 20.73 cm^3/mol, D(25 degC) = 4.62e-10 cm^2/s (Wang
+    et al. 2020), Ea = 80.6 kJ/mol (Ecker et al. 2015), isotropic, site fraction 0.98."""
+    m = resolve_material("NMC532")
+    li = m.species["Li"]
+    assert li.sites is not None
+    assert li.sites == pytest.approx(1.0 / 20.73e-6, rel=1e-3)  # mol/m^3
+    assert li.initial / li.sites == pytest.approx(0.98, rel=1e-3)
+    D = diffusivity_at(m, "Li", T25)
+    assert np.allclose(D, D[0])
+    assert D[0] * 1e4 == pytest.approx(4.62e-10, rel=0.01)
+    assert li.Ea[0] * AVOGADRO == pytest.approx(80.6e3, rel=1e-3)
+    assert m.lattice is None and m.compensation is None
 
 
 def test_li2tio3_conductivity_from_its_source() -> None:
