@@ -116,12 +116,19 @@ class RunData:
         onsets = json.loads((directory / "onsets.json").read_text())
         return cls(rows, onsets)
 
-    def at(self, metric: str, T_degC: float) -> float:
-        """``metric`` in the first frame at ``T_degC`` (within 0.01 K)."""
+    def frame(self, T_degC: float) -> dict[str, str] | None:
+        """The first frame at ``T_degC`` (within 0.01 K), None if there is none."""
         for row in self.rows:
             if abs(float(row["T_K"]) - 273.15 - T_degC) < 0.01:
-                return float(row[metric])
-        raise KeyError(f"no frame at {T_degC:g} degC")
+                return row
+        return None
+
+    def at(self, metric: str, T_degC: float) -> float:
+        """``metric`` in the first frame at ``T_degC`` (within 0.01 K)."""
+        row = self.frame(T_degC)
+        if row is None:
+            raise KeyError(f"no frame at {T_degC:g} degC")
+        return float(row[metric])
 
     def onset(self, metric: str) -> float | None:
         """Onset temperature of ``metric`` (degC), None if never reached."""

@@ -58,7 +58,6 @@ from numpy.typing import NDArray
 from scipy.sparse.linalg import splu
 
 from cosinter.meshes.stack import StackGeometry
-from cosinter.models.crystal import rotate_tensors
 from cosinter.models.electrostatics import PoissonSetup, thermal_voltage
 from cosinter.models.flux import hop_flux, hop_rates_and_weight
 from cosinter.models.properties import CellProperties, SpeciesCellData
@@ -66,16 +65,12 @@ from cosinter.models.reactions import (
     ChemistrySetup,
     blocked_path,
     interpolation,
-    mixed_principal,
 )
-from cosinter.models.transport import excess_potential
+from cosinter.models.transport import effective_tensors, excess_potential
 from cosinter.solver.fields import FaceGeometry, build_mesh, face_tensor, normal_component
 from cosinter.units import FARADAY
 
 FloatArray = NDArray[np.float64]
-
-
-IRREVERSIBLE = True
 
 
 class _ImplicitSource(fipy.ImplicitSourceTerm):
@@ -469,24 +464,23 @@ class TransportSystem:
         """Lab tensors of a species at T, with the interphase and the degraded cathode.
 
         Both are lagged by one step: the phase field and the vacancies of the step's
-        start set the coefficients of the whole step.
+        start set the coefficients of the whole step
+        (:func:`~cosinter.models.transport.effective_tensors`).
         """
-        data = state.data
-        interphase = self.chemistry.interphase
-        if interphase is None or self.eta is None or data.name not in interphase.D0:
-            tensors = data.tensors(self.props.rotations, T)
-        else:
-            p = np.where(interphase.host, interpolation(np.asarray(self.eta.old.value)), 0.0)
-            principal = mixed_principal(
-                data.D0, data.Ea, interphase.D0[data.name], interphase.Ea[data.name], p, T
-            )
-            tensors = rotate_tensors(self.props.rotations, principal)
-        for layer in self.chemistry.compensations:
-            model = layer.model
-            if data.name == model.lithium and model.vacancy in self.species:
-                vacancies = np.asarray(self.species[model.vacancy].var.old.value)[layer.cells]
-                tensors[layer.cells] *= model.li_factor(vacancies)[:, None, None]
-        return tensors
+        vacancies = {
+            layer.model.vacancy: np.asarray(self.species[layer.model.vacancy].var.old.value)
+            for layer in self.chemistry.compensations
+            if layer.model.vacancy in self.species
+        }
+        return effective_tensors(
+            state.data,
+            self.props.rotations,
+            T,
+            self.chemistry.interphase,
+            None if self.eta is None else np.asarray(self.eta.old.value),
+            self.chemistry.compensations,
+            vacancies,
+        )
 
     def _hop_geometry(self, state: SpeciesState, tensors: FloatArray, T: float) -> None:
         """The hop faces' T-dependent parts; the rates too when they depend on T only."""
@@ -782,7 +776,7 @@ class TransportSystem:
         return np.where(setup.host, model.drive(content, loss), 0.0)
 
     def _step_interphase(self, dt: float, T: float, max_sweeps: int, tol: float) -> SweepResult:
-        """Newton sweeps of the phase field; eta is kept in [0, 1]."""
+        """Newton sweeps of the phase field; eta is kept in [eta at the step start, 1]."""
         setup = self.chemistry.interphase
         assert setup is not None and self.eta is not None and self._eta_equation is not None
         assert self._eta_faces is not None and self._eta_implicit is not None
@@ -793,7 +787,8 @@ class TransportSystem:
         drive = self._interphase_drive()
         host = setup.host
         previous = np.array(self.eta.value)
-        floor = np.asarray(self.eta.old.value) if IRREVERSIBLE else 0.0
+        # the interphase is a reaction product: it does not revert within a step
+        floor = np.asarray(self.eta.old.value)
         change = np.inf
         for sweep in range(1, max_sweeps + 1):
             eta0 = np.array(self.eta.value)

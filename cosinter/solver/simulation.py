@@ -30,7 +30,7 @@ from cosinter.models.electrostatics import PoissonSetup, charge_density
 from cosinter.models.materials import Material, resolve_case_materials
 from cosinter.models.properties import CellProperties, build_cell_properties, layer_rotation
 from cosinter.models.reactions import build_chemistry
-from cosinter.models.transport import effective_tensors, nernst_einstein_conductivity
+from cosinter.models.transport import effective_tensors
 from cosinter.results.interface import (
     Cathode,
     InterfaceLayout,
@@ -457,10 +457,8 @@ class _Outputs:
                 continue
             c = np.maximum(values[name], 0.0)
             d_nn = data.tensors(sim.props.rotations, state.T)[:, 0, 0]
-            if data.has_mobility:
-                d_nn = d_nn * data.mobility_factor(c, state.T)
-            mobile = c * (1.0 - np.clip(c / data.sites, 0.0, 1.0))
-            sigma += nernst_einstein_conductivity(mobile, d_nn, data.charge, state.T)
+            factor = data.mobility_factor(c, state.T) if data.has_mobility else None
+            sigma += carrier_conductivity(c, data.sites, d_nn, data.charge, state.T, factor)
         column_sigma = geometry.column_average(sigma)
         with np.errstate(divide="ignore"):
             resistivity = np.where(column_sigma > 0, 1.0 / column_sigma, np.inf)

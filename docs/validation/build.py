@@ -314,14 +314,6 @@ def fmt(value: float | None, scale: float = 1.0) -> str:
     return "0" if v == 0 else f"{v:.3g}"
 
 
-def frame_at(data: RunData, T_degC: float) -> Mapping[str, str] | None:
-    """The first frame at ``T_degC`` (the tolerance of :meth:`RunData.at`), None if none."""
-    for row in data.rows:
-        if abs(float(row["T_K"]) - KELVIN - T_degC) < 0.01:
-            return row
-    return None
-
-
 def onset_text(data: RunData, column: str) -> str:
     """Onset of ``column`` in degC, "none" if never reached, "–" if not tracked."""
     onsets = data.onsets.get("onsets", {})
@@ -452,7 +444,7 @@ def case_table(data: RunData, key_T: Sequence[float] = KEY_T) -> str:
     """Interface metrics of one run: start, each key temperature with a frame, final, onset."""
     rows_in = data.rows
     header_cols = list(rows_in[0]) if rows_in else []
-    temps = [T for T in key_T if frame_at(data, T) is not None]
+    temps = [T for T in key_T if data.frame(T) is not None]
     first, last = rows_in[0], rows_in[-1]
     header = ["metric", "unit", f"start ({float(first['T_K']) - KELVIN:.0f} °C)"]
     header += [f"{T:.0f} °C" for T in temps]
@@ -461,7 +453,7 @@ def case_table(data: RunData, key_T: Sequence[float] = KEY_T) -> str:
     for metric in METRICS:
         for column, label in metric_columns(header_cols, rows_in, metric.name):
             cells = [literal(column) + (f" ({label})" if label else ""), metric.unit]
-            for row in [first, *(frame_at(data, T) for T in temps), last]:
+            for row in [first, *(data.frame(T) for T in temps), last]:
                 assert row is not None
                 cells.append(fmt(float(row[column]), metric.scale))
             cells.append(onset_text(data, column))
