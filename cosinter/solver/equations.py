@@ -67,7 +67,13 @@ from cosinter.models.reactions import (
     interpolation,
 )
 from cosinter.models.transport import effective_tensors, excess_potential
-from cosinter.solver.fields import FaceGeometry, build_mesh, face_tensor, normal_component
+from cosinter.solver.fields import (
+    CrossStencil,
+    FaceGeometry,
+    build_mesh,
+    face_tensor,
+    normal_component,
+)
 from cosinter.units import FARADAY
 
 FloatArray = NDArray[np.float64]
@@ -193,6 +199,7 @@ class SpeciesState:
     equation: fipy.terms.term.Term
     explicit_flux: fipy.FaceVariable
     jump_faces: NDArray[np.bool_]
+    material_faces: NDArray[np.bool_]  # interior faces where mu0 or the sites jump
     nonlinear: bool
     scale: float
     fixed_left: float | None = None
@@ -249,6 +256,7 @@ class TransportSystem:
     solver: _ConservingLU = field(init=False)
     max_inventory_drift: float = field(init=False, default=0.0)
     anisotropic: bool = field(init=False, default=False)
+    cross_stencil: CrossStencil | None = field(init=False, default=None)
     phi: fipy.CellVariable | None = field(init=False, default=None)
     coupled_equation: fipy.terms.term.Term | None = field(init=False, default=None)
     eta: fipy.CellVariable | None = field(init=False, default=None)
@@ -270,6 +278,8 @@ class TransportSystem:
             self.phi = fipy.CellVariable(mesh=self.mesh, name="phi", value=0.0)
         self.species = {name: self._build(data) for name, data in self.props.species.items()}
         self.anisotropic = self._has_off_diagonal()
+        if self.anisotropic:
+            self.cross_stencil = CrossStencil.of(self.mesh, self.faces, self.geometry.dimension)
         if self.poisson is not None:
             self.coupled_equation = self._build_poisson(self.poisson)
         if self.chemistry.interphase is not None:
@@ -284,12 +294,8 @@ class TransportSystem:
     def _build(self, data: SpeciesCellData) -> SpeciesState:
         mesh, dim = self.mesh, self.geometry.dimension
         var = fipy.CellVariable(mesh=mesh, name=data.name, value=data.initial.copy(), hasOld=True)
-        if dim == 1:
-            diffusivity = fipy.FaceVariable(mesh=mesh, value=0.0)
-        else:
-            diffusivity = fipy.FaceVariable(
-                mesh=mesh, rank=2, value=np.zeros((dim, dim, mesh.numberOfFaces))
-            )
+        # the normal part only: the cross terms are ours (see _update_interfaces)
+        diffusivity = fipy.FaceVariable(mesh=mesh, value=0.0)
         velocity = fipy.FaceVariable(mesh=mesh, rank=1, value=np.zeros((dim, mesh.numberOfFaces)))
         c1, c2 = self.faces.cell1, self.faces.cell2
         jump = self.faces.interior & (
@@ -298,12 +304,11 @@ class TransportSystem:
         coupled = self.phi is not None and data.charge != 0
         dynamic = coupled or data.has_mobility
         hop = self.faces.interior.copy() if dynamic else jump
-        coeff = diffusivity if dim == 1 else (diffusivity,)
         convection = fipy.CentralDifferenceConvectionTerm(coeff=velocity, var=var)
         explicit_flux = fipy.FaceVariable(
             mesh=mesh, rank=1, value=np.zeros((dim, mesh.numberOfFaces))
         )
-        rhs = fipy.DiffusionTerm(coeff=coeff, var=var) - convection
+        rhs = fipy.DiffusionTerm(coeff=diffusivity, var=var) - convection
         cross = None
         if coupled:
             cross = fipy.FaceVariable(mesh=mesh, value=0.0)
@@ -323,6 +328,7 @@ class TransportSystem:
             equation=equation,
             explicit_flux=explicit_flux,
             jump_faces=hop,
+            material_faces=jump,
             nonlinear=(bool(jump.any()) and lattice_gas) or dynamic,
             scale=float(max(np.max(data.initial), 1e-300)),
             coupled=coupled,
@@ -456,7 +462,7 @@ class TransportSystem:
         for state in self.species.values():
             tensors = self._tensors(state, T)
             state.base_diffusivity = face_tensor(self.faces, tensors, dim)
-            state.diffusivity.setValue(state.base_diffusivity)
+            state.diffusivity.setValue(normal_component(self.faces, state.base_diffusivity, dim))
             self._hop_geometry(state, tensors, T)
             self._update_interfaces(state)
 
@@ -532,9 +538,15 @@ class TransportSystem:
         :math:`G = \partial J/\partial(\phi_2-\phi_1)`. (Lagging the :math:`1-\theta`
         factors instead, Picard, diverges once the receiving side is half full.)
         """
-        if not state.jump_faces.any():
-            return
         faces, dim = self.faces, self.geometry.dimension
+        coeff = normal_component(faces, state.base_diffusivity, dim).copy()
+        explicit = np.zeros(len(faces.axis))
+        if self.cross_stencil is not None:
+            explicit += self._cross_flux(state)
+        if not state.jump_faces.any():
+            if self.cross_stencil is not None:
+                state.explicit_flux.setValue(np.asarray(self.mesh.faceNormals) * explicit[None, :])
+            return
         data = state.data
         index = np.flatnonzero(state.jump_faces)
         c1, c2 = faces.cell1[index], faces.cell2[index]
@@ -542,7 +554,6 @@ class TransportSystem:
         conc1, conc2 = value[c1], value[c2]
         inv_s1, inv_s2 = 1.0 / data.sites[c1], 1.0 / data.sites[c2]  # 0 if dilute
         distance = faces.d1[index] + faces.d2[index]
-        coeff = state.base_diffusivity.copy()
         dk_plus = dk_minus = None
         dlog_d: tuple[FloatArray, FloatArray] | None = None  # d ln D/dc on sides 1, 2
         weight1 = np.zeros(0)
@@ -566,7 +577,7 @@ class TransportSystem:
                 log_r1, log_r2 = log_r1 - log_f[c1], log_r2 - log_f[c2]
                 dlog_d = (dlog_f[c1], dlog_f[c2])
                 outer = ~faces.interior
-                coeff[..., outer] = coeff[..., outer] * factor[faces.cell1[outer]]
+                coeff[outer] = coeff[outer] * factor[faces.cell1[outer]]
             k_plus, k_minus, dk_plus, dk_minus, weight1 = hop_rates_and_weight(
                 log_r1, log_r2, dpsi0, v, f1
             )
@@ -596,20 +607,43 @@ class TransportSystem:
         # _damping) keeps concentrations positive
         alpha = np.maximum(alpha, 0.0) + extra1
         beta = np.maximum(beta, 0.0) - extra2
-        dnn = 0.5 * (alpha + beta) * distance
-        if dim == 1:
-            coeff[index] = dnn
-        else:
-            coeff[faces.axis[index], faces.axis[index], index] = dnn
+        coeff[index] = 0.5 * (alpha + beta) * distance
         state.diffusivity.setValue(coeff)
         normals = np.asarray(self.mesh.faceNormals)
         speed = np.zeros(len(faces.axis))
         # central differencing: J.n = (D/d)(c1 - c2) + u.n (c1 + c2)/2 = alpha c1 - beta c2
         speed[index] = alpha - beta
         state.velocity.setValue(normals * speed[None, :])
-        flux = np.zeros(len(faces.axis))
-        flux[index] = gamma
-        state.explicit_flux.setValue(normals * flux[None, :])
+        explicit[index] += gamma
+        state.explicit_flux.setValue(normals * explicit[None, :])
+
+    def _cross_flux(self, state: SpeciesState) -> FloatArray:
+        r"""The tensor's off-diagonal flux on every face, from the current iterate.
+
+        Explicit within a sweep and swept to convergence with the rest
+        (:class:`~cosinter.solver.fields.CrossStencil`). The one-sided differences
+        are taken within a material only: across a material interface
+        :math:`c` jumps by the partition and its difference is no gradient, so
+        those faces (and closed walls) contribute zero slope, and no cross flux
+        crosses them (only the exact normal hop flux does). A fixed end
+        concentration gives its boundary face the one-sided difference to it.
+        """
+        assert self.cross_stencil is not None
+        faces, dim = self.faces, self.geometry.dimension
+        value = np.asarray(state.var.value)
+        stencil = self.cross_stencil
+        distance = faces.d1 + faces.d2
+        gradient = stencil.sign * (value[faces.cell2] - value[faces.cell1]) / distance
+        gradient[~faces.interior | state.material_faces] = 0.0
+        for side, fixed in (("left", state.fixed_left), ("right", state.fixed_right)):
+            if fixed is not None:
+                ids = np.asarray(getattr(self.mesh, f"faces{side.title()}"))
+                ids = np.flatnonzero(ids) if ids.dtype == bool else ids
+                cells = faces.cell1[ids]
+                gradient[ids] = stencil.sign[ids] * (fixed - value[cells]) / faces.d1[ids]
+        flux = stencil.cross_flux(faces, state.base_diffusivity, gradient, dim)
+        flux[~faces.interior | state.material_faces] = 0.0
+        return flux
 
     # ------------------------------------------------------------------ stepping
     def values(self) -> dict[str, FloatArray]:
@@ -974,9 +1008,7 @@ class TransportSystem:
         """Flux into the stack through x = 0 (mol m^-2 s^-1, lateral mean)."""
         faces = np.asarray(self.mesh.facesLeft)
         cells = self.faces.cell1[faces]
-        dnn = normal_component(
-            self.faces, np.asarray(state.diffusivity.value), self.geometry.dimension
-        )
+        dnn = np.asarray(state.diffusivity.value)
         c = np.asarray(state.var.value)[cells]
         flux = dnn[faces] * (float(state.fixed_left or 0.0) - c) / self.faces.d1[faces]
         return float(np.mean(flux))

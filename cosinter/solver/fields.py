@@ -121,3 +121,108 @@ def normal_component(faces: FaceGeometry, coeff: FloatArray, dim: int) -> FloatA
         return coeff
     idx = np.arange(len(faces.axis))
     return np.asarray(coeff[faces.axis, faces.axis, idx])
+
+
+def monotonized_central(a: FloatArray, b: FloatArray) -> FloatArray:
+    r"""The monotonized-central slope limiter of two one-sided differences.
+
+    .. math::
+
+       L(a, b) = \begin{cases}
+           \operatorname{sign}(a)\min\left(2|a|, 2|b|, |a+b|/2\right) & ab > 0\\
+           0 & \text{otherwise}
+       \end{cases}
+    """
+    small = np.minimum(np.minimum(2.0 * np.abs(a), 2.0 * np.abs(b)), 0.5 * np.abs(a + b))
+    return np.where(a * b > 0.0, np.sign(a) * small, 0.0)
+
+
+@dataclass(frozen=True)
+class CrossStencil:
+    r"""Neighbour faces of every cell along every axis, for the tensor's cross terms.
+
+    The off-diagonal part of :math:`-\mathbf{D}\nabla c` on a face normal to axis
+    :math:`a` is :math:`-\sum_{t\ne a} D_{at}\,\partial_t c`. The transverse
+    derivative on the face is built as in Sharma & Hammett (J. Comput. Phys. 227,
+    123, 2007, "limited symmetric" scheme): the one-sided differences across the
+    faces normal to :math:`t` of each of the face's two cells are limited per cell,
+    and the two cell slopes are limited again,
+
+    .. math::
+
+       \partial_t c\big|_f = L\bigl(L(\delta^-_{t,1}, \delta^+_{t,1}),
+                                   L(\delta^-_{t,2}, \delta^+_{t,2})\bigr),
+
+    so the explicit cross flux vanishes at extrema and cannot dig a new minimum
+    (FiPy's own treatment, harmonic face averages of Gauss cell gradients, puts
+    undershoots next to steep fronts: negative Ti in rotated grains).
+
+    Attributes
+    ----------
+    minus, plus
+        ``(dim, n_cells)`` face on the low / high side of each cell along each axis.
+    sign
+        ``(n_faces,)`` +1 where the face normal points along its axis, -1 otherwise
+        (FiPy's normals run from ``cell1`` to ``cell2``, outward on the exterior).
+    """
+
+    minus: NDArray[np.int64]
+    plus: NDArray[np.int64]
+    sign: FloatArray
+
+    @classmethod
+    def of(cls, mesh: fipy.meshes.mesh.Mesh, faces: FaceGeometry, dim: int) -> CrossStencil:
+        normals = np.asarray(mesh.faceNormals)
+        index = np.arange(len(faces.axis))
+        sign = np.sign(normals[faces.axis, index])
+        n_cells = int(mesh.numberOfCells)
+        minus = np.full((dim, n_cells), -1, dtype=np.int64)
+        plus = np.full((dim, n_cells), -1, dtype=np.int64)
+        up = sign > 0
+        # exterior faces first: a periodic grid keeps its seam's outer faces too, and
+        # the interior (wrapping) face must win
+        for group in (~faces.interior, faces.interior):
+            a, c1, c2, ids = faces.axis[group], faces.cell1[group], faces.cell2[group], index[group]
+            positive = up[group]
+            plus[a[positive], c1[positive]] = ids[positive]
+            minus[a[~positive], c1[~positive]] = ids[~positive]
+            if group is faces.interior:
+                minus[a[positive], c2[positive]] = ids[positive]
+                plus[a[~positive], c2[~positive]] = ids[~positive]
+        if np.any(minus < 0) or np.any(plus < 0):
+            raise AssertionError("structured grid expected: a cell lacks a face along an axis")
+        return cls(minus=minus, plus=plus, sign=sign.astype(float))
+
+    def cross_flux(
+        self,
+        faces: FaceGeometry,
+        tensor: FloatArray,
+        face_gradient: FloatArray,
+        dim: int,
+    ) -> FloatArray:
+        r"""Cross-term flux along each face's normal (cell1 -> cell2 on interior faces).
+
+        Parameters
+        ----------
+        faces
+            The face geometry.
+        tensor
+            ``(dim, dim, n_faces)`` face tensors (:func:`face_tensor`), m^2/s.
+        face_gradient
+            ``(n_faces,)`` one-sided derivative along each face's own axis, towards
+            +axis (mol m^-4); zero where the cross flux must not look across
+            (material jumps, closed walls).
+
+        Returns
+        -------
+        ndarray
+            ``(n_faces,)`` :math:`\mathbf{J}\cdot\hat n_f`, mol m^-2 s^-1.
+        """
+        flux = np.zeros(len(faces.axis))
+        for t in range(dim):
+            slope = monotonized_central(face_gradient[self.minus[t]], face_gradient[self.plus[t]])
+            transverse = monotonized_central(slope[faces.cell1], slope[faces.cell2])
+            across = faces.axis != t
+            index = np.flatnonzero(across)
+            flux[index] -= tensor[faces.axis[index], t, index] * transverse[index]
+        return self.sign * flux
