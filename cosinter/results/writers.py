@@ -8,6 +8,7 @@ file either complete or absent, never truncated.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -266,6 +267,38 @@ class PvdSeries:
                     p.unlink(missing_ok=True)
         self.frames = []
 
+    def restore(self, times: Sequence[float]) -> None:
+        """Take over the first ``len(times)`` frames already on disk (a resumed run).
+
+        Frames beyond them (written after the last checkpoint) and leftover temporary
+        files are removed, and the PVD is rewritten to list exactly these frames.
+
+        Parameters
+        ----------
+        times
+            Simulated time (s) of each frame to keep, in frame order.
+
+        Raises
+        ------
+        FileNotFoundError
+            A frame to keep is missing.
+        """
+        kept = [self.frame_dir / f"frame_{k:04d}.vtu" for k in range(len(times))]
+        for path in kept:
+            if not path.is_file():
+                raise FileNotFoundError(f"{path}: frame missing")
+        keep = set(kept)
+        for p in self.frame_dir.glob("frame_*.vtu"):
+            if p not in keep:
+                p.unlink(missing_ok=True)
+        for pattern in (".frame_*.vtu",):
+            for p in self.frame_dir.glob(pattern):
+                p.unlink(missing_ok=True)
+        for p in self.directory.glob(f".{self.name}.*.pvd"):
+            p.unlink(missing_ok=True)
+        self.frames = [(float(t), path) for t, path in zip(times, kept, strict=True)]
+        atomic_write_text(self.pvd_path, self._pvd_text())
+
     def add_frame(
         self,
         time_s: float,
@@ -342,7 +375,58 @@ class CsvTable:
         self.path = Path(path)
         self.columns = list(columns)
         self._lines = [self._render(self.columns)]
+        self._hash = hashlib.sha256(self._lines[0].encode("utf-8"))
         atomic_write_text(self.path, self._lines[0])
+
+    @classmethod
+    def reopen(cls, path: Path, columns: Sequence[str], n_rows: int, sha256: str) -> CsvTable:
+        """Continue a table written earlier (a resumed run), keeping its first rows.
+
+        The file must start with the same header and ``n_rows`` rows whose text has
+        the digest ``sha256`` (:meth:`digest` when they were written); rows after
+        them are dropped and the file is rewritten.
+
+        Parameters
+        ----------
+        path
+            The existing file.
+        columns
+            Column names; must equal the file's header.
+        n_rows
+            Number of data rows to keep.
+        sha256
+            Expected digest of the header and the kept rows.
+
+        Raises
+        ------
+        ValueError
+            The file is missing, shorter, or its kept part differs.
+        """
+        self = cls.__new__(cls)
+        self.path = Path(path)
+        self.columns = list(columns)
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise ValueError(f"{self.path}: missing") from None
+        lines = text.splitlines(keepends=True)
+        header = self._render(self.columns)
+        if not lines or lines[0] != header:
+            raise ValueError(f"{self.path}: the header differs from the expected columns")
+        if len(lines) < n_rows + 1:
+            raise ValueError(f"{self.path}: {len(lines) - 1} rows, expected at least {n_rows}")
+        self._lines = lines[: n_rows + 1]
+        self._hash = hashlib.sha256("".join(self._lines).encode("utf-8"))
+        if self.digest() != sha256:
+            raise ValueError(
+                f"{self.path}: the first {n_rows} rows changed since they were written"
+            )
+        atomic_write_text(self.path, "".join(self._lines))
+        return self
+
+    def digest(self) -> str:
+        """SHA-256 (hex) of the table's text as written so far (header and rows)."""
+        return self._hash.hexdigest()
 
     @staticmethod
     def _render(cells: Sequence[str]) -> str:
@@ -376,4 +460,6 @@ class CsvTable:
                 )
             new.append(self._render([_csv_cell(v) for v in row]))
         self._lines.extend(new)
+        for line in new:
+            self._hash.update(line.encode("utf-8"))
         atomic_write_text(self.path, "".join(self._lines))

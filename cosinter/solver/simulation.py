@@ -4,6 +4,14 @@ One explicit pipeline. :class:`Simulation` resolves and validates everything in
 its constructor (so a bad case fails before any output is touched); :meth:`run`
 steps the program and lets observers write frames, profiles, metrics and
 ``run.json``.
+
+Restart: after every frame the outputs observer also writes ``checkpoint.npz``
+(:mod:`cosinter.results.checkpoint`): the solved fields, the stepper's state and
+what the output files accumulate. ``Simulation.run(..., resume=True)`` rebuilds the
+system from the case, checks that the case (and the cells it builds) are the ones
+the checkpoint was written for, restores the fields and continues the stepper
+exactly where it stopped, so a resumed run ends with the same outputs as an
+uninterrupted one.
 """
 
 from __future__ import annotations
@@ -22,7 +30,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from cosinter.case import Case, HoldStep, RampStep, StaircaseStep
-from cosinter.errors import CaseError
+from cosinter.errors import CaseError, InputError
 from cosinter.meshes.microstructure import channel_mask, random_rotations, voronoi_grains
 from cosinter.meshes.stack import StackGeometry
 from cosinter.models import thermal
@@ -31,6 +39,15 @@ from cosinter.models.materials import Material, resolve_case_materials
 from cosinter.models.properties import CellProperties, build_cell_properties, layer_rotation
 from cosinter.models.reactions import build_chemistry
 from cosinter.models.transport import effective_tensors
+from cosinter.results.checkpoint import (
+    FORMAT_VERSION,
+    Checkpoint,
+    case_changes,
+    checkpoint_path,
+    read_checkpoint,
+    sha256_of,
+    write_checkpoint,
+)
 from cosinter.results.interface import (
     Cathode,
     InterfaceLayout,
@@ -49,7 +66,7 @@ from cosinter.results.metrics import (
 )
 from cosinter.results.writers import CsvTable, PvdSeries, write_json
 from cosinter.solver.equations import TransportSystem
-from cosinter.solver.stepping import StepControl, StepperState, run
+from cosinter.solver.stepping import StepControl, StepperState, StepStats, frame_schedule, run
 from cosinter.units import VACUUM_PERMITTIVITY
 
 # --------------------------------------------------------------------------- resolving
@@ -108,6 +125,7 @@ def layer_rotations(case: Case, materials: Mapping[str, Material]) -> list[np.nd
                     o.plane if o else None,
                     o.in_plane if o else 0.0,
                     o.euler if o else None,
+                    o.tilt if o else None,
                 )
             )
         except ValueError as exc:
@@ -149,7 +167,9 @@ def grain_rotations(case: Case, materials: Mapping[str, Material]) -> np.ndarray
     for k, item in enumerate(o):
         try:
             out.append(
-                layer_rotation(materials[layer.material], item.plane, item.in_plane, item.euler)
+                layer_rotation(
+                    materials[layer.material], item.plane, item.in_plane, item.euler, item.tilt
+                )
             )
         except ValueError as exc:
             raise CaseError(str(exc), key=f"layers.{g.layer}.orientation.{k}") from None
@@ -237,12 +257,128 @@ def frame_times(case: Case, program: thermal.TemperatureProgram) -> list[float]:
 
 @dataclass
 class Result:
-    """What a finished run returns."""
+    """What a finished run returns.
+
+    Attributes
+    ----------
+    directory
+        The run folder.
+    metrics
+        The last frame's metrics (SI).
+    stats
+        Solver statistics as in ``run.json``.
+    frames
+        Number of frames.
+    resumed_from
+        Frame a resumed run continued from (``None``: the run started at t = 0).
+    already_complete
+        ``run(..., resume=True)`` found the run finished and did nothing.
+    """
 
     directory: Path
     metrics: dict[str, float]
     stats: dict[str, float | int]
     frames: int
+    resumed_from: int | None = None
+    already_complete: bool = False
+
+
+@dataclass
+class ResumePoint:
+    """Where ``run(..., resume=True)`` continues: a checked checkpoint of a run folder.
+
+    Attributes
+    ----------
+    checkpoint
+        The checkpoint (fields, stepper state, output state).
+    frame
+        Number of its frame.
+    time_s, T_K
+        Simulated time (s) and temperature (K) of that frame.
+    frames_total
+        Number of frames of the whole run.
+    complete
+        The run is finished: the checkpoint is at the last frame and ``run.json``
+        says ``"completed"``.
+    """
+
+    checkpoint: Checkpoint
+    frame: int
+    time_s: float
+    T_K: float
+    frames_total: int
+    complete: bool
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+
+def capture_system(system: TransportSystem) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The solved state of a system at an accepted step: arrays and scalars.
+
+    Right after an accepted step (and at t = 0) every variable's old value equals
+    its value, so values suffice: ``c/<species>`` (mol/m^3), ``phi`` (V, with
+    electrostatics; the next step's Newton start), ``eta`` (-, with an interphase).
+    Scalars: the cumulative boundary inflow per species (mol/m^2) and the largest
+    inventory drift so far.
+
+    Parameters
+    ----------
+    system
+        The transport system.
+
+    Returns
+    -------
+    arrays, scalars
+        For :func:`restore_system`.
+    """
+    arrays = {f"c/{name}": np.array(s.var.value, dtype=float) for name, s in system.species.items()}
+    phi = system.potential()
+    if phi is not None:
+        arrays["phi"] = phi
+    eta = system.interphase()
+    if eta is not None:
+        arrays["eta"] = eta
+    scalars = {
+        "boundary_inflow_mol_m2": {n: s.boundary_inflow for n, s in system.species.items()},
+        "max_inventory_drift": system.max_inventory_drift,
+    }
+    return arrays, scalars
+
+
+def restore_system(
+    system: TransportSystem, arrays: Mapping[str, np.ndarray], scalars: Mapping[str, Any]
+) -> None:
+    """Set a freshly built system to the state :func:`capture_system` returned.
+
+    Values and old values alike, so the next step starts exactly as it did in the
+    run that wrote them.
+
+    Raises
+    ------
+    InputError
+        An array is missing or has the wrong length.
+    """
+    n = system.geometry.n_cells
+
+    def take(key: str) -> np.ndarray:
+        value = arrays.get(key)
+        if value is None or value.shape != (n,):
+            raise InputError(f"checkpoint: array {key!r} missing or not {n} cells long")
+        return np.array(value, dtype=float)
+
+    for name, state in system.species.items():
+        state.var.setValue(take(f"c/{name}"))
+        state.var.updateOld()
+        state.boundary_inflow = float(scalars["boundary_inflow_mol_m2"][name])
+    system.max_inventory_drift = float(scalars["max_inventory_drift"])
+    if system.phi is not None:
+        phi = take("phi")
+        system.phi.setValue(phi)
+        system._phi_old = phi.copy()
+    if system.eta is not None:
+        system.eta.setValue(take("eta"))
+        system.eta.updateOld()
 
 
 def interface_layout(sim: Simulation, asr: bool) -> InterfaceLayout:
@@ -268,6 +404,7 @@ class _Outputs:
     sim: Simulation
     directory: Path
     record: dict[str, Any]
+    resume: Checkpoint | None = None
     series: PvdSeries = field(init=False)
     profiles: CsvTable = field(init=False)
     metrics: CsvTable = field(init=False)
@@ -281,15 +418,15 @@ class _Outputs:
         sim = self.sim
         self.directory.mkdir(parents=True, exist_ok=True)
         self.series = PvdSeries(self.directory)
-        self.series.clear()
+        self.checkpoint_file = checkpoint_path(self.directory)
+        self.identity = sim.identity()  # the same for every checkpoint of the run
+        self.frames_total = len(sim.frame_schedule())
         names = list(sim.case.species)
         self.poisson = sim.poisson
         extra = ["phi_V"] if self.poisson is not None else []
         if sim.chemistry.interphase is not None:
             extra.append("eta")
-        self.profiles = CsvTable(
-            self.directory / "profiles.csv", ["frame", "time_s", "T_K", "x_m", *names, *extra]
-        )
+        profile_columns = ["frame", "time_s", "T_K", "x_m", *names, *extra]
         self.metric_columns = metric_names(names, len(sim.case.layers))
         self.mobility_species = [n for n, d in sim.props.species.items() if d.has_mobility]
         if self.poisson is not None:
@@ -303,18 +440,23 @@ class _Outputs:
         self.onsets = OnsetTracker(
             sim.case.output.onset_thresholds.model_dump(), onset_columns(interface_columns)
         )
-        self.metrics = CsvTable(
-            self.directory / "metrics.csv",
-            [
-                "frame",
-                "time_s",
-                "T_K",
-                *self.metric_columns,
-                "steps_accepted",
-                "steps_rejected",
-                "wall_s",
-            ],
-        )
+        metric_columns = [
+            "frame",
+            "time_s",
+            "T_K",
+            *self.metric_columns,
+            "steps_accepted",
+            "steps_rejected",
+            "wall_s",
+        ]
+        if self.resume is None:
+            # a fresh run: an old checkpoint would point at frames removed now
+            self.checkpoint_file.unlink(missing_ok=True)
+            self.series.clear()
+            self.profiles = CsvTable(self.directory / "profiles.csv", profile_columns)
+            self.metrics = CsvTable(self.directory / "metrics.csv", metric_columns)
+        else:
+            self._restore(self.resume, profile_columns, metric_columns)
         self.initial_inventory = {
             sp: layer_inventories(sim.geometry, d.initial) for sp, d in sim.props.species.items()
         }
@@ -327,6 +469,90 @@ class _Outputs:
             for sp, d in sim.props.species.items()
         }
         self._write_onsets("running")  # replaces a previous run's file at once
+
+    def _restore(
+        self, checkpoint: Checkpoint, profile_columns: list[str], metric_columns: list[str]
+    ) -> None:
+        """Take over the outputs of the checkpoint's frames; drop anything written after.
+
+        Raises
+        ------
+        InputError
+            A frame or a table of the checkpoint's frames is missing or changed.
+        """
+        meta = checkpoint.meta
+        tables = meta["tables"]
+        try:
+            self.series.restore(meta["frame_times_s"])
+            self.profiles = CsvTable.reopen(
+                self.directory / "profiles.csv",
+                profile_columns,
+                tables["profiles"]["rows"],
+                tables["profiles"]["sha256"],
+            )
+            self.metrics = CsvTable.reopen(
+                self.directory / "metrics.csv",
+                metric_columns,
+                tables["metrics"]["rows"],
+                tables["metrics"]["sha256"],
+            )
+        except (FileNotFoundError, ValueError) as exc:
+            raise InputError(
+                f"cannot resume in {self.directory}: {exc}; run without --resume to start over"
+            ) from None
+        onsets = meta["onsets"]
+        self.onsets.frames = int(onsets["frames"])
+        self.onsets.reference = dict(onsets["reference"])
+        self.onsets.onsets = dict(onsets["onsets"])
+        self.onsets._last = {k: (v[0], v[1], v[2]) for k, v in onsets["last"].items()}
+        self.last_metrics = dict(meta["last_metrics"])
+        resumes = [*meta.get("resumes", []), {"frame": meta["frame"], "time_s": meta["time_s"]}]
+        self.record["resumes"] = resumes
+
+    def _write_checkpoint(self, state: StepperState) -> None:
+        """Write ``checkpoint.npz`` for the frame just completed (see capture_system)."""
+        sim = self.sim
+        arrays, scalars = capture_system(state.system)
+        for name, rate in (state.prev_rate or {}).items():
+            arrays[f"rate/{name}"] = rate
+        st = state.stats
+        segment = sim.program.segment_at(state.t)
+        meta: dict[str, Any] = {
+            "format": FORMAT_VERSION,
+            **self.identity,
+            "frame": state.frame,
+            "next_frame": state.next_frame,
+            "frames_total": self.frames_total,
+            "time_s": state.t,
+            "T_K": state.T,
+            "segment": None if segment is None else segment.index,
+            "dt_s": state.dt,
+            "dt_next_s": state.dt_next,
+            "prev_dt_s": state.prev_dt,
+            "stats": {
+                "accepted": st.accepted,
+                "rejected": st.rejected,
+                "sweeps": st.sweeps,
+                "dt_min_used": st.dt_min_used,
+                "dt_max_used": st.dt_max_used,
+                "wall_s": st.wall_s,
+            },
+            **scalars,
+            "frame_times_s": [t for t, _ in self.series.frames],
+            "tables": {
+                "profiles": {"rows": self.profiles.n_rows, "sha256": self.profiles.digest()},
+                "metrics": {"rows": self.metrics.n_rows, "sha256": self.metrics.digest()},
+            },
+            "onsets": {
+                "frames": self.onsets.frames,
+                "reference": self.onsets.reference,
+                "onsets": self.onsets.onsets,
+                "last": self.onsets._last,
+            },
+            "last_metrics": self.last_metrics,
+            "resumes": self.record.get("resumes", []),
+        }
+        write_checkpoint(self.checkpoint_file, Checkpoint(meta=meta, arrays=arrays))
 
     def _write_onsets(self, status: str) -> None:
         write_json(self.directory / "onsets.json", self.onsets.as_dict(status))
@@ -416,6 +642,8 @@ class _Outputs:
         )
         self.onsets.update(state.frame, state.t, state.T, m)
         self._write_onsets("running")
+        # last: the checkpoint marks the frame complete (VTU, PVD, tables, onsets)
+        self._write_checkpoint(state)
 
     def _measured_conductivity(
         self, values: Mapping[str, np.ndarray], eta: np.ndarray | None
@@ -665,9 +893,171 @@ class Simulation:
             "command": sys.argv,
         }
 
-    def run(self, directory: str | Path | None = None, progress: bool = True) -> Result:
-        """Run the program and write all outputs into ``directory``."""
+    def frame_schedule(self) -> np.ndarray:
+        """The times (s) of all frames of the run, 0 and the end included."""
+        return frame_schedule(self.program, self.frame_times)
+
+    def resolved(self) -> dict[str, Any]:
+        """What a resumed run must share with the checkpoint's: case and materials (SI).
+
+        ``case`` is the validated case with defaults (SI), ``materials`` the resolved
+        parameters of every material in use (library values included), as in
+        ``run.json``.
+        """
+        record = self.record()
+        return {"case": record["resolved"], "materials": record["materials"]}
+
+    def cells_sha256(self) -> str:
+        """SHA-256 of the per-cell set-up built from the case: faces, layers, grains, rotations.
+
+        Grains and random orientations are drawn from seeded generators when the
+        mesh is built; this digest checks that a resumed run rebuilt the same ones.
+        """
+        h = hashlib.sha256()
+        g = self.geometry
+        for array in (
+            g.x_faces,
+            g.cell_layer,
+            self.props.grain,
+            self.props.rotations,
+            self.props.material,
+        ):
+            a = np.ascontiguousarray(array)
+            h.update(str((a.dtype.str, a.shape)).encode())
+            h.update(a.tobytes())
+        return h.hexdigest()
+
+    def identity(self) -> dict[str, Any]:
+        """What a checkpoint records to recognise its run (compared on resume)."""
+        from cosinter import __version__
+
+        resolved = self.resolved()
+        return {
+            "cosinter_version": __version__,
+            "case_sha256": sha256_of(resolved),
+            "resolved": resolved,
+            "case": self.raw,
+            "cells_sha256": self.cells_sha256(),
+        }
+
+    def checkpoint_status(self, directory: str | Path | None = None) -> ResumePoint | None:
+        """The checked checkpoint of a run folder, or ``None`` if it has none.
+
+        Parameters
+        ----------
+        directory
+            Run folder (default: the case's output folder).
+
+        Returns
+        -------
+        ResumePoint or None
+            Where ``run(..., resume=True)`` would continue.
+
+        Raises
+        ------
+        CaseError
+            The case (or the materials it resolves to) differs from the one the
+            checkpoint was written for; the message lists every changed key.
+        InputError
+            Not a readable checkpoint, another cosinter version, or cells that
+            differ although the case does not (another NumPy/SciPy draws other
+            grains).
+        """
         out_dir = Path(directory) if directory is not None else self.case.output_directory()
+        checkpoint = read_checkpoint(checkpoint_path(out_dir))
+        if checkpoint is None:
+            return None
+        meta = checkpoint.meta
+        mine = self.identity()
+        where = checkpoint_path(out_dir)
+        if meta.get("case_sha256") != mine["case_sha256"]:
+            old, new = meta.get("resolved", {}), mine["resolved"]
+            changes = case_changes(
+                old.get("case", {}), new["case"], meta.get("case"), mine["case"]
+            ) + [
+                f"materials.{line} (resolved material parameters)"
+                for line in case_changes(old.get("materials", {}), new["materials"])
+            ]
+            shown = changes[:20] + (
+                [f"... and {len(changes) - 20} more"] if len(changes) > 20 else []
+            )
+            raise CaseError(
+                f"the case differs from the one the run in {out_dir} was started with, so it "
+                f"cannot resume; changed: {'; '.join(shown) or 'unknown'}. Resume with the "
+                "original case, or run without --resume to start over (replacing the "
+                "folder's outputs)",
+                file=self.source,
+            )
+        if meta.get("cosinter_version") != mine["cosinter_version"]:
+            raise InputError(
+                f"{where} was written by cosinter {meta.get('cosinter_version')}, this is "
+                f"{mine['cosinter_version']}: a resumed run would not match; run without "
+                "--resume to start over"
+            )
+        if meta.get("cells_sha256") != mine["cells_sha256"]:
+            raise InputError(
+                f"{where}: the cells built from the unchanged case differ from the "
+                "checkpoint's (grains or orientations drawn differently, e.g. by another "
+                "NumPy or SciPy); run without --resume to start over"
+            )
+        total = len(self.frame_schedule())
+        if meta.get("frames_total") != total:
+            raise InputError(f"{where}: frame count differs; run without --resume to start over")
+        done = meta["next_frame"] >= total
+        if done:
+            try:
+                status = json.loads((out_dir / "run.json").read_text(encoding="utf-8"))["status"]
+            except (OSError, ValueError, KeyError, TypeError):
+                status = None
+            done = status == "completed"
+        return ResumePoint(
+            checkpoint=checkpoint,
+            frame=checkpoint.frame,
+            time_s=float(meta["time_s"]),
+            T_K=float(meta["T_K"]),
+            frames_total=total,
+            complete=done,
+        )
+
+    def run(
+        self,
+        directory: str | Path | None = None,
+        progress: bool = True,
+        resume: bool = False,
+    ) -> Result:
+        """Run the program and write all outputs into ``directory``.
+
+        Parameters
+        ----------
+        directory
+            Run folder (default: the case's output folder).
+        progress
+            Show a progress bar on a terminal.
+        resume
+            Continue from the folder's checkpoint (:meth:`checkpoint_status`); a
+            finished run is left as it is (``Result.already_complete``). Without a
+            checkpoint the run starts at t = 0, as without ``resume``.
+
+        Raises
+        ------
+        CaseError
+            ``resume`` with a case that differs from the checkpoint's.
+        InputError
+            ``resume`` with a checkpoint that cannot be continued.
+        """
+        out_dir = Path(directory) if directory is not None else self.case.output_directory()
+        point = self.checkpoint_status(out_dir) if resume else None
+        if point is not None and point.complete:
+            meta = point.checkpoint.meta
+            stats = _stats_from(meta).as_dict()
+            return Result(
+                directory=out_dir,
+                metrics=dict(meta["last_metrics"]),
+                stats=stats,
+                frames=point.frame + 1,
+                resumed_from=point.frame,
+                already_complete=True,
+            )
         system = TransportSystem(
             self.geometry,
             self.props,
@@ -678,13 +1068,47 @@ class Simulation:
             self.poisson,
             self.chemistry,
         )
-        outputs = _Outputs(self, out_dir, self.record())
+        start = None
+        if point is not None:
+            meta, arrays = point.checkpoint.meta, point.checkpoint.arrays
+            restore_system(system, arrays, meta)
+            rates = {k[len("rate/") :]: v for k, v in arrays.items() if k.startswith("rate/")}
+            start = StepperState(
+                system=system,
+                program=self.program,
+                t=float(meta["time_s"]),
+                T=float(meta["T_K"]),
+                dt=float(meta["dt_s"]),
+                frame=int(meta["frame"]),
+                stats=_stats_from(meta),
+                dt_next=float(meta["dt_next_s"]),
+                prev_dt=None if meta["prev_dt_s"] is None else float(meta["prev_dt_s"]),
+                prev_rate=rates or None,
+                next_frame=int(meta["next_frame"]),
+            )
+        outputs = _Outputs(
+            self, out_dir, self.record(), None if point is None else point.checkpoint
+        )
         observers: Sequence[Any] = (outputs, _Progress(self.program.duration, progress))
-        state = run(system, self.program, self.frame_times, self.control(), observers)
+        state = run(system, self.program, self.frame_times, self.control(), observers, resume=start)
         stats = state.stats.as_dict()
         return Result(
             directory=out_dir,
             metrics=outputs.last_metrics,
             stats=stats,
             frames=state.frame + 1,
+            resumed_from=None if point is None else point.frame,
         )
+
+
+def _stats_from(meta: Mapping[str, Any]) -> StepStats:
+    """The stepper's counters stored in a checkpoint."""
+    s = meta["stats"]
+    return StepStats(
+        accepted=int(s["accepted"]),
+        rejected=int(s["rejected"]),
+        sweeps=int(s["sweeps"]),
+        dt_min_used=float(s["dt_min_used"]),
+        dt_max_used=float(s["dt_max_used"]),
+        wall_s=float(s["wall_s"]),
+    )

@@ -19,6 +19,13 @@ converge, or leaves a negative concentration, is retried at a fifth of the size;
 below ``dt_min`` the run stops with :class:`~cosinter.errors.ConvergenceError`.
 
 Output is done by observers (:class:`Observer`), not inside the loop.
+
+Restart: at every frame :class:`StepperState` holds everything the loop carries
+from one step to the next (the proposed next step ``dt_next``, the previous step
+``prev_dt`` and rate ``prev_rate`` of the error estimate, the index of the next
+frame, the counters). :func:`run` with ``resume=`` a state captured at a frame (and
+the system restored to that frame's fields) continues exactly as the uninterrupted
+loop would have, step for step.
 """
 
 from __future__ import annotations
@@ -62,7 +69,29 @@ class StepStats:
 
 @dataclass
 class StepperState:
-    """What observers see: time, temperature, step size, fields, counters."""
+    """What observers see: time, temperature, step size, fields, counters.
+
+    Attributes
+    ----------
+    t, T, dt
+        Simulated time (s), temperature (K) and the last accepted step (s).
+    frame
+        Number of the last frame taken (-1 before frame 0).
+    stats
+        Cumulative counters.
+    dt_next
+        The controller's proposal for the next trial step (s), before the limits
+        of :func:`_limit`.
+    prev_dt, prev_rate
+        The last accepted step (s) and its rate of change per :meth:`state
+        <cosinter.solver.equations.TransportSystem.state>` entry (unit/s), used by
+        the error estimate; ``None`` before the first step.
+    next_frame
+        Index of the next frame time (in the sorted frame times, 0 included).
+
+    At a frame (in ``on_frame``) these are exactly what the loop continues from,
+    so a state captured there resumes the run bit for bit (see :func:`run`).
+    """
 
     system: TransportSystem
     program: TemperatureProgram
@@ -71,6 +100,10 @@ class StepperState:
     dt: float = 0.0
     frame: int = -1
     stats: StepStats = field(default_factory=StepStats)
+    dt_next: float = 0.0
+    prev_dt: float | None = None
+    prev_rate: dict[str, FloatArray] | None = None
+    next_frame: int = 0
 
 
 class Observer(Protocol):
@@ -97,12 +130,19 @@ class StepControl:
     max_sweeps: int = 30
 
 
+def frame_schedule(program: TemperatureProgram, frame_times: Sequence[float]) -> FloatArray:
+    """The sorted, distinct frame times of a run (s): 0, ``frame_times`` and the end."""
+    end = program.duration
+    return np.unique(np.clip(np.concatenate([[0.0, end], np.asarray(frame_times, float)]), 0, end))
+
+
 def run(
     system: TransportSystem,
     program: TemperatureProgram,
     frame_times: Sequence[float],
     control: StepControl,
     observers: Sequence[Observer] = (),
+    resume: StepperState | None = None,
 ) -> StepperState:
     """Advance ``system`` through ``program``, calling observers.
 
@@ -110,6 +150,11 @@ def run(
     ----------
     frame_times
         Times (s) at which frames are taken; 0 and the program's end are added.
+    resume
+        A state captured in ``on_frame`` of an earlier run of the same case, with
+        ``system`` already set to that frame's fields: the loop continues from it
+        (no frame is taken again; ``wall_s`` keeps counting from its value). A
+        state at the last frame only calls ``on_start`` and ``on_finish``.
 
     Raises
     ------
@@ -118,27 +163,30 @@ def run(
         so finished frames are on disk.
     """
     end = program.duration
-    frames = np.unique(
-        np.clip(np.concatenate([[0.0, end], np.asarray(frame_times, float)]), 0, end)
-    )
+    frames = frame_schedule(program, frame_times)
     stops = np.unique(np.concatenate([frames, program.breakpoints]))
-    state = StepperState(system=system, program=program, T=program.temperature(0.0))
-    wall0 = time.perf_counter()
+    if resume is None:
+        state = StepperState(system=system, program=program, T=program.temperature(0.0))
+    else:
+        state = resume
+        state.system, state.program = system, program
+    wall0 = time.perf_counter() - state.stats.wall_s
     refs = system.scales()
     error: BaseException | None = None
     for obs in observers:
         obs.on_start(state)
-    next_frame = 0
     try:
         system.update_coefficients(state.T)
-        if frames[0] == 0.0:
+        if resume is None:
             state.frame += 1
-            next_frame = 1
+            state.next_frame = 1  # frames[0] is always 0
+            state.dt_next = control.dt_initial
             for obs in observers:
                 obs.on_frame(state)
-        dt = control.dt_initial
-        prev_dt: float | None = None
-        prev_rate: dict[str, FloatArray] | None = None
+        next_frame = state.next_frame
+        dt = state.dt_next
+        prev_dt = state.prev_dt
+        prev_rate = state.prev_rate
         while state.t < end * (1 - 1e-15) and next_frame <= len(frames):
             stop = float(
                 stops[np.searchsorted(stops, state.t * (1 + 1e-15) + 1e-300, side="right")]
@@ -183,14 +231,17 @@ def run(
             st.dt_min_used = min(st.dt_min_used, dt)
             st.dt_max_used = max(st.dt_max_used, dt)
             st.wall_s = time.perf_counter() - wall0
+            # the controller's next proposal, before observers (a frame's checkpoint)
+            dt *= min(2.0, 0.9 / np.sqrt(err)) if err > 0 else 2.0
+            state.dt_next, state.prev_dt, state.prev_rate = dt, prev_dt, prev_rate
             for obs in observers:
                 obs.on_step(state)
             if next_frame < len(frames) and state.t >= frames[next_frame] * (1 - 1e-12):
                 state.frame += 1
                 next_frame += 1
+                state.next_frame = next_frame
                 for obs in observers:
                     obs.on_frame(state)
-            dt *= min(2.0, 0.9 / np.sqrt(err)) if err > 0 else 2.0
     except BaseException as exc:
         error = exc
         raise
