@@ -465,13 +465,16 @@ class MaterialSpec(_Strict):
 
 
 class Orientation(_Strict):
-    """``orientation``: the crystal plane in the interface, or Bunge Euler angles.
+    """``orientation``: the crystal plane in the interface, Bunge Euler angles, or a tilt.
 
     ``{ plane = [h, k, l] }`` or ``[h, k, i, l]``: the plane normal maps to +x; the
     projection of the crystal c axis on the interface plane maps to +z (crystal a
     to +y when the plane is (00l)); ``in_plane`` then rotates about x.
     ``{ euler = [phi1, Phi, phi2] }``: Bunge ZXZ, the crystal -> lab rotation is
     g^T with g = Rz(phi2) Rx(Phi) Rz(phi1).
+    ``{ tilt = "30 deg" }``: the crystal c axis tilted by that angle from the stack
+    normal x toward +z (a rotation about y), crystal a along +y: 0 deg is c along x
+    (the closed (003) interface), 90 deg puts c in the interface plane.
     """
 
     plane: list[int] | None = Field(
@@ -481,11 +484,29 @@ class Orientation(_Strict):
     euler: list[Angle] | None = Field(
         None, description="Bunge Euler angles [phi1, Phi, phi2] (rad; write '30 deg')."
     )
+    tilt: Angle | None = Field(
+        None,
+        description="Angle between the crystal c axis and the stack normal x, 0 to pi/2 "
+        "(rad; write '30 deg'); c turns about y toward +z, crystal a stays along +y. "
+        "No lattice needed.",
+    )
 
     @model_validator(mode="after")
     def _one_kind(self) -> Orientation:
-        if (self.plane is None) == (self.euler is None):
-            raise ValueError("give exactly one of `plane` or `euler`")
+        kinds = [k for k in ("plane", "euler", "tilt") if getattr(self, k) is not None]
+        if len(kinds) != 1:
+            given = f" (got {' and '.join(kinds)})" if kinds else ""
+            raise ValueError(f"give exactly one of `plane`, `euler` or `tilt`{given}")
+        if self.tilt is not None:
+            if not 0.0 <= self.tilt <= math.pi / 2:
+                raise _key_error(
+                    "tilt",
+                    f"`tilt` must lie between 0 and 90 deg (got {math.degrees(self.tilt):.6g} "
+                    "deg): the angle between the crystal c axis and the stack normal",
+                )
+            if self.in_plane != 0.0:
+                raise ValueError("`in_plane` applies to `plane` orientations only")
+            return self
         if self.plane is not None and len(self.plane) not in (3, 4):
             raise ValueError("`plane` takes 3 (Miller) or 4 (Miller-Bravais) indices")
         if self.euler is not None and len(self.euler) != 3:
@@ -515,8 +536,8 @@ LayerOrientation = Annotated[
     Discriminator(
         _orientation_kind,
         custom_error_type="orientation_kind",
-        custom_error_message="an orientation is a table { plane = ... } or { euler = ... }, "
-        "a list of such tables (one per grain) or the string 'random'",
+        custom_error_message="an orientation is a table { plane = ... }, { euler = ... } or "
+        "{ tilt = ... }, a list of such tables (one per grain) or the string 'random'",
     ),
 ]
 

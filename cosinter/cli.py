@@ -1,4 +1,4 @@
-"""The ``cosinter`` command: run, check, materials, plot.
+"""The ``cosinter`` command: run, check, materials, plot, sweep.
 
 Exit codes: 0 success; 2 bad input (case file, overrides, paths, names), with a
 one-paragraph message and no traceback; 1 anything else (traceback only with
@@ -33,6 +33,11 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("-o", "--output", type=Path, help="output folder (default results/<name>)")
     r.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE")
     r.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    r.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue a killed run from the last frame in its folder (checkpoint.npz)",
+    )
 
     c = sub.add_parser("check", help="validate a case and print what it resolves to")
     c.add_argument("case", type=Path)
@@ -43,9 +48,27 @@ def _parser() -> argparse.ArgumentParser:
     m.add_argument("--plane", help="orientation for D_xx/D_yy/D_zz, e.g. '1,0,4' (default none)")
     m.add_argument("--T", dest="temperature", default="25 degC", help="temperature for D")
 
-    pl = sub.add_parser("plot", help="draw profiles and metrics of a run folder (PNG)")
+    pl = sub.add_parser(
+        "plot", help="draw profiles and metrics of a run folder, or maps of a sweep folder (PNG)"
+    )
     pl.add_argument("directory", type=Path)
     pl.add_argument("-o", "--output", type=Path, help="where the PNGs go (default DIR/plots)")
+    pl.add_argument(
+        "--metric", help="sweep folders: the sweep.csv column to plot (default asr_ohm_m2@end)"
+    )
+    pl.add_argument("--x", dest="x_axis", help="sweep folders: the axis along x (default: first)")
+    pl.add_argument("--y", dest="y_axis", help="sweep folders: the second axis (default: second)")
+
+    sw = sub.add_parser("sweep", help="run a base case over the points of a sweep file")
+    sw.add_argument("sweep", type=Path)
+    sw.add_argument("-o", "--output", type=Path, required=True, help="sweep output folder")
+    sw.add_argument(
+        "--workers", type=int, help="local worker processes (default: the number of cores)"
+    )
+    sw.add_argument(
+        "--scheduler", metavar="tcp://HOST:PORT", help="run the points on this Dask scheduler"
+    )
+    sw.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
     return p
 
 
@@ -61,6 +84,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _materials(args)
         if args.command == "plot":
             return _plot(args)
+        if args.command == "sweep":
+            return _sweep(args)
     except InputError as exc:
         if args.debug:
             traceback.print_exc()
@@ -99,10 +124,32 @@ def _load(path: Path, overrides: Sequence[str]):  # type: ignore[no-untyped-def]
 
 def _run(args: argparse.Namespace) -> int:
     sim = _load(args.case, args.overrides)  # validates fully before touching outputs
-    result = sim.run(args.output, progress=not args.quiet)
+    if args.resume and not _resume_notice(sim, args):
+        return EXIT_OK
+    result = sim.run(args.output, progress=not args.quiet, resume=args.resume)
     if not args.quiet:
         _summary(result)
     return EXIT_OK
+
+
+def _resume_notice(sim, args: argparse.Namespace) -> bool:  # type: ignore[no-untyped-def]
+    """Say where ``--resume`` continues; False if the run is already complete."""
+    directory = args.output if args.output is not None else sim.case.output_directory()
+    point = sim.checkpoint_status(directory)  # CaseError if the case changed
+    if point is not None and point.complete:
+        if not args.quiet:
+            print(f"{directory}: the run is complete ({point.frames_total} frames); nothing to do")
+        return False
+    if not args.quiet:
+        if point is None:
+            print(f"{directory}: no checkpoint to resume from; starting at t = 0", file=sys.stderr)
+        else:
+            print(
+                f"{directory}: resuming from frame {point.frame} of {point.frames_total - 1} "
+                f"(t = {point.time_s:.6g} s, T = {point.T_K - 273.15:.1f} degC)",
+                file=sys.stderr,
+            )
+    return True
 
 
 def _summary(result) -> None:  # type: ignore[no-untyped-def]
@@ -156,6 +203,8 @@ def _check(args: argparse.Namespace) -> int:
             else f"plane {tuple(o.plane)}"
             + (f", in-plane {np.degrees(o.in_plane):.1f} deg" if o.in_plane else "")
             if o.plane is not None
+            else f"tilt {np.degrees(o.tilt):.1f} deg"
+            if o.tilt is not None
             else f"euler {tuple(round(float(np.degrees(a)), 2) for a in o.euler or [])} deg"
         )
         for sp in case.species:
@@ -286,10 +335,66 @@ def _plot(args: argparse.Namespace) -> int:
 
     if not args.directory.is_dir():
         raise InputError(f"{args.directory}: not a folder")
+    if (args.directory / "sweep.csv").is_file():
+        from cosinter.results.sweep_plots import plot_sweep
+
+        paths = plot_sweep(args.directory, args.output, args.metric, args.x_axis, args.y_axis)
+        for path in paths:
+            print(path)
+        return EXIT_OK
+    if args.metric or args.x_axis or args.y_axis:
+        raise InputError(f"{args.directory}: --metric, --x and --y apply to sweep folders only")
     try:
         paths = plot_run(args.directory, args.output)
     except FileNotFoundError as exc:
         raise InputError(str(exc)) from None
     for path in paths:
         print(path)
+    return EXIT_OK
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import signal
+
+    from cosinter.sweep import load_sweep, run_sweep, validate_points
+
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers {args.workers}: give at least 1")
+    sweep = load_sweep(args.sweep, validate=False)
+    cases = validate_points(sweep)  # every point, before anything runs
+
+    def _stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt  # finished points are kept, running ones become pending
+
+    previous = signal.signal(signal.SIGTERM, _stop)
+    try:
+        outcome = run_sweep(
+            sweep,
+            args.output,
+            workers=args.workers,
+            scheduler=args.scheduler,
+            progress=not args.quiet,
+            cases=cases,
+        )
+    except KeyboardInterrupt:
+        print(
+            f"cosinter: sweep interrupted; finished points are kept in {args.output}, "
+            "rerun the same command to continue",
+            file=sys.stderr,
+        )
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    if not args.quiet:
+        print(
+            f"{len(sweep.points)} points: {outcome.done} done, {outcome.failed} failed "
+            f"({outcome.ran} run now); table {outcome.directory / 'sweep.csv'}"
+        )
+    if outcome.failed:
+        print(
+            f"cosinter: {outcome.failed} point(s) failed; their errors are in "
+            f"{outcome.directory / 'manifest.json'} (rerun the command to retry them)",
+            file=sys.stderr,
+        )
+        return EXIT_ERROR
     return EXIT_OK

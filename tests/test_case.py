@@ -699,3 +699,112 @@ def test_bad_grain_and_channel_values_name_the_key(
         validate_case(data)
     assert info.value.key == key
     assert needle in info.value.detail
+
+
+# --------------------------------------------------------------------------- tilt orientation
+
+
+def _rotation(case: Case, layer: int) -> Any:
+    """Crystal -> lab rotation of ``layer`` as the simulation builds it."""
+    from cosinter.models.materials import resolve_material
+    from cosinter.models.properties import layer_rotation
+
+    o = case.layers[layer].orientation
+    assert o is None or not isinstance(o, str | list)
+    return layer_rotation(
+        resolve_material(case.layers[layer].material),
+        o.plane if o else None,
+        o.in_plane if o else 0.0,
+        o.euler if o else None,
+        o.tilt if o else None,
+    )
+
+
+def _lab_tensor(case: Case, layer: int, T: float = 973.15) -> Any:
+    """Li lab tensor of ``layer`` as the simulation builds it (via layer_rotation)."""
+    import numpy as np
+
+    from cosinter.models.materials import resolve_material
+    from cosinter.models.transport import lab_tensors
+
+    material = resolve_material(case.layers[layer].material)
+    o = case.layers[layer].orientation
+    assert o is None or not isinstance(o, str | list)
+    R = _rotation(case, layer)
+    p = material.species["Li"]
+    return lab_tensors(R[None], np.array([p.D0]), np.array([p.Ea]), T)[0]
+
+
+def test_tilt_zero_is_the_closed_003_interface(tmp_path: Path) -> None:
+    import numpy as np
+
+    tilted = load_text(tmp_path, MINIMAL, ("layers.0.orientation={ tilt = '0 deg' }",))
+    o = tilted.layers[0].orientation
+    assert o is not None and not isinstance(o, str | list)
+    assert o.tilt == 0.0 and o.plane is None
+    assert o.euler is None  # the case keeps what was written
+    closed = load_text(tmp_path, MINIMAL, ("layers.0.orientation={ plane = [0, 0, 3] }",))
+    D_tilt, D_003 = _lab_tensor(tilted, 0), _lab_tensor(closed, 0)
+    np.testing.assert_allclose(D_tilt, D_003, rtol=1e-12, atol=1e-12 * abs(D_003).max())
+
+
+def test_tilt_90_puts_c_in_the_interface_plane(tmp_path: Path) -> None:
+    import numpy as np
+
+    from cosinter.models.crystal import rotation_from_euler, rotation_from_tilt
+
+    case = load_text(tmp_path, MINIMAL, ("layers.0.orientation.tilt=90 deg",))
+    R = _rotation(case, 0)
+    np.testing.assert_allclose(R @ [0, 0, 1], [0, 0, 1], atol=1e-15)  # c along +z
+    np.testing.assert_allclose(R @ [1, 0, 0], [0, 1, 0], atol=1e-15)  # a along +y
+    np.testing.assert_allclose(R, rotation_from_tilt(math.pi / 2), atol=1e-15)
+    # the Bunge equivalent [90 deg, 90 deg - tilt, 0]
+    np.testing.assert_allclose(R, rotation_from_euler(math.pi / 2, 0.0, 0.0), atol=1e-15)
+    D = _lab_tensor(case, 0)
+    from cosinter.models.materials import resolve_material
+    from cosinter.models.transport import arrhenius
+
+    p = resolve_material("NCM111").species["Li"]
+    d_a, _, d_c = arrhenius(np.array([p.D0]), np.array([p.Ea]), 973.15)[0]
+    assert D[0, 0] == pytest.approx(d_a, rel=1e-12)  # D_xx = D_ab: open channels
+    assert D[2, 2] == pytest.approx(d_c, rel=1e-12)
+
+
+def test_tilt_moves_d_xx_monotonically_from_d_c_to_d_ab(tmp_path: Path) -> None:
+    import numpy as np
+
+    angles = np.linspace(0.0, 90.0, 10)
+    d_xx = [
+        _lab_tensor(load_text(tmp_path, MINIMAL, (f"layers.0.orientation.tilt={a} deg",)), 0)[0, 0]
+        for a in angles
+    ]
+    assert np.all(np.diff(d_xx) > 0)  # NCM111: D_ab > D_c
+    # D_xx = D_c cos^2 + D_ab sin^2; the (104) plane is the same tensor as 55.1 deg
+    t = np.radians(angles)
+    expected = d_xx[0] * np.cos(t) ** 2 + d_xx[-1] * np.sin(t) ** 2
+    np.testing.assert_allclose(d_xx, expected, rtol=1e-10)
+    c104 = load_text(tmp_path, MINIMAL, ("layers.0.orientation={ plane = [1, 0, 4] }",))
+    from cosinter.models.crystal import angle_to_c
+    from cosinter.models.materials import resolve_material
+
+    lattice = resolve_material("NCM111").lattice
+    assert lattice is not None
+    theta = math.degrees(angle_to_c(lattice, (1, 0, 4)))
+    tilted = load_text(tmp_path, MINIMAL, (f"layers.0.orientation.tilt={theta} deg",))
+    assert _lab_tensor(tilted, 0)[0, 0] == pytest.approx(_lab_tensor(c104, 0)[0, 0], rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("orientation", "message"),
+    [
+        ("{ tilt = '91 deg' }", "`tilt` must lie between 0 and 90 deg"),
+        ("{ tilt = '-1 deg' }", "`tilt` must lie between 0 and 90 deg"),
+        ("{ tilt = '30 nm' }", "expected rad"),
+        ("{ tilt = '30 deg', euler = [0, 0, 0] }", "exactly one of `plane`, `euler` or `tilt`"),
+        ("{ tilt = '30 deg', in_plane = '10 deg' }", "`in_plane` applies to `plane`"),
+    ],
+)
+def test_tilt_is_validated(tmp_path: Path, orientation: str, message: str) -> None:
+    err = error_of(tmp_path, MINIMAL, (f"layers.0.orientation={orientation}",))
+    assert message in str(err)
+    assert err.key is not None and err.key.startswith("layers.0.orientation")

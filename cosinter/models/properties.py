@@ -103,8 +103,12 @@ def layer_rotation(
     plane: Sequence[int] | None,
     in_plane: float,
     euler: Sequence[float] | None,
+    tilt: float | None = None,
 ) -> FloatArray:
     """Crystal -> lab rotation of a layer (identity when no orientation is given).
+
+    At most one of ``plane``, ``euler`` and ``tilt`` (rad) is given (the case
+    schema checks it).
 
     Raises
     ------
@@ -113,6 +117,8 @@ def layer_rotation(
     """
     if euler is not None:
         return crystal.rotation_from_euler(*euler)
+    if tilt is not None:
+        return crystal.rotation_from_tilt(tilt)
     if plane is not None:
         if material.lattice is None:
             raise ValueError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import tomllib
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,15 @@ import pytest
 from cosinter.cli import main
 from cosinter.models.electrostatics import thermal_voltage
 
-CASES = sorted((Path(__file__).parents[2] / "cases").glob("*.toml"))
+
+def _is_sweep(path: Path) -> bool:
+    """A sweep file (cosinter sweep) has a top-level `base` key; a case file has not."""
+    return "base" in tomllib.loads(path.read_text(encoding="utf-8"))
+
+
+FILES = sorted((Path(__file__).parents[2] / "cases").glob("*.toml"))
+CASES = [p for p in FILES if not _is_sweep(p)]
+SWEEPS = [p for p in FILES if _is_sweep(p)]
 
 #: Overrides that keep each case under a few seconds in the test suite.
 SHORTEN: dict[str, list[str]] = {
@@ -48,6 +57,11 @@ SHORTEN: dict[str, list[str]] = {
         "mesh.lateral_cell_size=2 nm",
         "mesh.channels.width=2 nm",
     ],
+    "sweep_ncm_llto_base": [
+        "temperature.steps.0.to=200 degC",
+        "temperature.steps.1.hold=1 min",
+        "output.at_temperatures=[]",
+    ],
     "wang2020_lnto_350": ["temperature.steps.0.hold=0.1 s", "mesh.cell_size=0.5 nm"],
     "wang2020_lnto_450": ["temperature.steps.0.hold=0.1 s", "mesh.cell_size=0.5 nm"],
     "wang2020_lnto_550": ["temperature.steps.0.hold=0.1 s", "mesh.cell_size=0.5 nm"],
@@ -73,6 +87,22 @@ def test_case_runs(path: Path, tmp_path: Path) -> None:
     assert record["status"] == "completed"
     assert (tmp_path / "fields.pvd").exists()
     assert record["solver_statistics"]["steps_accepted"] > 0
+
+
+def test_there_are_sweeps() -> None:
+    assert {p.stem for p in SWEEPS} >= {"sweep_tilt_peakT", "sweep_coating"}
+
+
+@pytest.mark.parametrize("path", SWEEPS, ids=lambda p: p.stem)
+def test_sweep_file_validates_every_point(path: Path) -> None:
+    """Each shipped sweep expands, and every point validates and resolves (none is run)."""
+    from cosinter.sweep import load_sweep, validate_points
+
+    sweep = load_sweep(path, validate=False)
+    assert sweep.base.is_file() and not _is_sweep(sweep.base)
+    cases = validate_points(sweep)
+    assert len(cases) == len(sweep.points) >= 4
+    assert len({tuple(sweep.overrides(p)) for p in sweep.points}) == len(sweep.points)
 
 
 @pytest.mark.slow
