@@ -132,11 +132,14 @@ class _ConservingLU(fipy.LinearLUSolver):
 
     ``inventories`` maps a variable (by ``id``) to its cell volumes and old values;
     :class:`TransportSystem` sets it around each solve of a closed species.
+    ``implicit`` maps a variable to a matrix :math:`M` of extra cell inflows
+    :math:`M c` (mol/s; the cross terms of rotated tensors), added to its block.
     """
 
     def __init__(self) -> None:
         super().__init__(tolerance=1e-12, iterations=1)
         self.inventories: dict[int, tuple[FloatArray, FloatArray]] = {}
+        self.implicit: dict[int, sparse.csr_matrix] = {}
 
     def _solve_(self, L: Any, x: FloatArray, b: FloatArray) -> FloatArray:
         variables = getattr(self.var, "vars", [self.var])
@@ -147,6 +150,17 @@ class _ConservingLU(fipy.LinearLUSolver):
             entry = self.inventories.get(id(var))
             if entry is not None:
                 rows.append((offset, *entry))
+            inflow = self.implicit.get(id(var))
+            if inflow is not None:
+                # FiPy's rows read (V/dt + ...) c = V c_old/dt + V S: an inflow M c
+                # moves to the left with the sign of the block's diagonal
+                block = slice(offset, offset + size)
+                sign = float(np.sign(np.sum(L.diagonal()[block])))
+                coo = inflow.tocoo()
+                extra = sparse.csr_matrix(
+                    (coo.data, (coo.row + offset, coo.col + offset)), shape=L.shape
+                )
+                L = L - sign * extra
             offset += size
         if not rows:
             result: FloatArray = super()._solve_(L, x, b)
@@ -542,7 +556,7 @@ class TransportSystem:
         coeff = normal_component(faces, state.base_diffusivity, dim).copy()
         explicit = np.zeros(len(faces.axis))
         if self.cross_stencil is not None:
-            explicit += self._cross_flux(state)
+            explicit += self._cross_terms(state)
         if not state.jump_faces.any():
             if self.cross_stencil is not None:
                 state.explicit_flux.setValue(np.asarray(self.mesh.faceNormals) * explicit[None, :])
@@ -617,33 +631,38 @@ class TransportSystem:
         explicit[index] += gamma
         state.explicit_flux.setValue(normals * explicit[None, :])
 
-    def _cross_flux(self, state: SpeciesState) -> FloatArray:
-        r"""The tensor's off-diagonal flux on every face, from the current iterate.
+    def _cross_terms(self, state: SpeciesState) -> FloatArray:
+        r"""The tensor's off-diagonal flux: implicit part to the solver, explicit part back.
 
-        Explicit within a sweep and swept to convergence with the rest
-        (:class:`~cosinter.solver.fields.CrossStencil`). The one-sided differences
-        are taken within a material only: across a material interface
-        :math:`c` jumps by the partition and its difference is no gradient, so
-        those faces (and closed walls) contribute zero slope, and no cross flux
-        crosses them (only the exact normal hop flux does). A fixed end
-        concentration gives its boundary face the one-sided difference to it.
+        :class:`~cosinter.solver.fields.CrossStencil` gives the limited cross flux
+        linearised at the current iterate, :math:`F = T c + t_0`; the cell inflow
+        :math:`\nabla_h\cdot(T c)` goes into the matrix (through
+        :attr:`_ConservingLU.implicit`) and :math:`t_0` (from fixed ends) is
+        returned as an explicit face flux. The sweeps iterate the limiters' choices
+        to convergence. The one-sided differences are taken within a material only:
+        across a material interface :math:`c` jumps by the partition and its
+        difference is no gradient, so those faces (and closed walls) contribute zero
+        slope, and no cross flux crosses them (only the exact normal hop flux does).
+        A fixed end concentration gives its boundary face the one-sided difference to
+        it.
         """
         assert self.cross_stencil is not None
-        faces, dim = self.faces, self.geometry.dimension
-        value = np.asarray(state.var.value)
-        stencil = self.cross_stencil
-        distance = faces.d1 + faces.d2
-        gradient = stencil.sign * (value[faces.cell2] - value[faces.cell1]) / distance
-        gradient[~faces.interior | state.material_faces] = 0.0
-        for side, fixed in (("left", state.fixed_left), ("right", state.fixed_right)):
-            if fixed is not None:
+        stencil, faces = self.cross_stencil, self.faces
+        fixed: dict[int, float] = {}
+        for side, value in (("left", state.fixed_left), ("right", state.fixed_right)):
+            if value is not None:
                 ids = np.asarray(getattr(self.mesh, f"faces{side.title()}"))
-                ids = np.flatnonzero(ids) if ids.dtype == bool else ids
-                cells = faces.cell1[ids]
-                gradient[ids] = stencil.sign[ids] * (fixed - value[cells]) / faces.d1[ids]
-        flux = stencil.cross_flux(faces, state.base_diffusivity, gradient, dim)
-        flux[~faces.interior | state.material_faces] = 0.0
-        return flux
+                fixed.update(dict.fromkeys(np.flatnonzero(ids).tolist(), value))
+        T, t0 = stencil.linearised(
+            faces,
+            state.base_diffusivity,
+            np.asarray(state.var.value),
+            ~faces.interior | state.material_faces,
+            fixed,
+            self.geometry.dimension,
+        )
+        self.solver.implicit[id(state.var)] = stencil.divergence @ T
+        return t0
 
     # ------------------------------------------------------------------ stepping
     def values(self) -> dict[str, FloatArray]:

@@ -6,9 +6,11 @@ This is the FiPy room: camelCase FiPy objects stay inside ``cosinter.solver``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import fipy
 import numpy as np
+import scipy.sparse as sparse
 from numpy.typing import NDArray
 
 from cosinter.meshes.stack import StackGeometry
@@ -137,6 +139,21 @@ def monotonized_central(a: FloatArray, b: FloatArray) -> FloatArray:
     return np.where(a * b > 0.0, np.sign(a) * small, 0.0)
 
 
+def _mc_weights(a: FloatArray, b: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """The weights ``(wa, wb)`` with ``monotonized_central(a, b) == wa a + wb b``."""
+    first = 2.0 * np.abs(a) <= np.minimum(2.0 * np.abs(b), 0.5 * np.abs(a + b))
+    second = ~first & (2.0 * np.abs(b) <= 0.5 * np.abs(a + b))
+    same = a * b > 0.0
+    wa = np.where(same, np.where(first, 2.0, np.where(second, 0.0, 0.5)), 0.0)
+    wb = np.where(same, np.where(first, 0.0, np.where(second, 2.0, 0.5)), 0.0)
+    return wa, wb
+
+
+def _rows(weights: FloatArray, matrix: sparse.csr_matrix, rows: NDArray[np.int64]) -> Any:
+    """``diag(weights) @ matrix[rows]``."""
+    return sparse.diags(weights) @ matrix[rows]
+
+
 @dataclass(frozen=True)
 class CrossStencil:
     r"""Neighbour faces of every cell along every axis, for the tensor's cross terms.
@@ -169,6 +186,7 @@ class CrossStencil:
     minus: NDArray[np.int64]
     plus: NDArray[np.int64]
     sign: FloatArray
+    divergence: sparse.csr_matrix  # (n_cells, n_faces): net inflow per face flux (m^2)
 
     @classmethod
     def of(cls, mesh: fipy.meshes.mesh.Mesh, faces: FaceGeometry, dim: int) -> CrossStencil:
@@ -191,7 +209,93 @@ class CrossStencil:
                 plus[a[~positive], c2[~positive]] = ids[~positive]
         if np.any(minus < 0) or np.any(plus < 0):
             raise AssertionError("structured grid expected: a cell lacks a face along an axis")
-        return cls(minus=minus, plus=plus, sign=sign.astype(float))
+        # a flux J.n (cell1 -> cell2) times the face area leaves cell1 and enters cell2
+        inner = np.flatnonzero(faces.interior)
+        area = np.asarray(mesh._faceAreas)[inner]
+        divergence = sparse.csr_matrix(
+            (
+                np.concatenate([-area, area]),
+                (np.concatenate([faces.cell1[inner], faces.cell2[inner]]), np.tile(inner, 2)),
+            ),
+            shape=(n_cells, len(faces.axis)),
+        )
+        return cls(minus=minus, plus=plus, sign=sign.astype(float), divergence=divergence)
+
+    def linearised(
+        self,
+        faces: FaceGeometry,
+        tensor: FloatArray,
+        values: FloatArray,
+        closed: NDArray[np.bool_],
+        fixed: dict[int, float],
+        dim: int,
+    ) -> tuple[sparse.csr_matrix, FloatArray]:
+        r"""The cross flux as :math:`F = T c + t_0`, the limiters frozen at ``values``.
+
+        Every limiter output is one of :math:`2a, 2b, (a+b)/2, 0`, a linear function
+        of the differences, so with the choice each limiter makes at ``values`` the
+        cross flux is linear (affine with fixed ends) in :math:`c`, and
+        :math:`T\,\mathrm{values} + t_0` is exactly :meth:`cross_flux` of
+        ``values``. The solver puts :math:`T` in the matrix (implicit) and sweeps
+        until the choices settle, instead of iterating an explicit cross flux, which
+        converges as slowly as :math:`|D_{xy}|/D_{xx}	o 1` for a strongly
+        anisotropic grain turned by 45 degrees.
+
+        Parameters
+        ----------
+        faces, tensor, dim
+            As for :meth:`cross_flux`.
+        values
+            ``(n_cells,)`` the current iterate (mol/m^3).
+        closed
+            ``(n_faces,)`` faces with no slope and no cross flux: the exterior and
+            material interfaces.
+        fixed
+            Exterior face -> fixed concentration (mol/m^3): a one-sided slope to it.
+
+        Returns
+        -------
+        T, t0
+            ``(n_faces, n_cells)`` sparse and ``(n_faces,)``: the face flux
+            :math:`\mathbf J\cdot\hat n_f` (mol m^-2 s^-1) is ``T @ c + t0``.
+        """
+        n_faces, n_cells = len(faces.axis), len(values)
+        open_ = np.flatnonzero(~closed)
+        scale = self.sign[open_] / (faces.d1[open_] + faces.d2[open_])
+        # g = G c + g0: the difference across every face along its own axis
+        G = sparse.csr_matrix(
+            (
+                np.concatenate([scale, -scale]),
+                (np.tile(open_, 2), np.concatenate([faces.cell2[open_], faces.cell1[open_]])),
+            ),
+            shape=(n_faces, n_cells),
+        )
+        g0 = np.zeros(n_faces)
+        if fixed:
+            ids = np.fromiter(fixed, dtype=np.int64)
+            at = self.sign[ids] / faces.d1[ids]
+            G = G + sparse.csr_matrix((-at, (ids, faces.cell1[ids])), shape=(n_faces, n_cells))
+            g0[ids] = at * np.fromiter(fixed.values(), dtype=float)
+        g = G @ values + g0
+        T = sparse.csr_matrix((n_faces, n_cells))
+        t0 = np.zeros(n_faces)
+        for t in range(dim):
+            wa, wb = _mc_weights(g[self.minus[t]], g[self.plus[t]])
+            slope = _rows(wa, G, self.minus[t]) + _rows(wb, G, self.plus[t])
+            slope0 = wa * g0[self.minus[t]] + wb * g0[self.plus[t]]
+            value = slope @ values + slope0
+            across = np.flatnonzero(~closed & (faces.axis != t))
+            c1, c2 = faces.cell1[across], faces.cell2[across]
+            ua, ub = _mc_weights(value[c1], value[c2])
+            coeff = -tensor[faces.axis[across], t, across] * self.sign[across]
+            transverse = _rows(ua * coeff, slope, c1) + _rows(ub * coeff, slope, c2)
+            select = sparse.csr_matrix(
+                (np.ones(len(across)), (across, np.arange(len(across)))),
+                shape=(n_faces, len(across)),
+            )
+            T = T + select @ transverse
+            t0[across] += coeff * (ua * slope0[c1] + ub * slope0[c2])
+        return sparse.csr_matrix(T), t0
 
     def cross_flux(
         self,
