@@ -36,8 +36,16 @@ validation: $(STAMP)
 	$(BIN)/python docs/validation/build.py $(VALIDATION_FLAGS)
 	@echo "report: docs/validation/index.rst (make docs renders it)"
 
+# make bench: every benchmark with --quick (a few minutes, smoke); the full runs that
+# docs/performance.md reports: make bench BENCH_FLAGS=  (about 45 minutes, see bench/README.md)
+bench: BENCH_FLAGS ?= --quick
 bench: $(STAMP)
-	$(BIN)/python bench/reference_1d.py
+	$(BIN)/python -c "import pyinstrument" 2>/dev/null || $(BIN)/python -m pip install --quiet pyinstrument==5.1.3
+	$(BIN)/python bench/reference_1d.py $(BENCH_FLAGS)
+	$(BIN)/python bench/vs_fixed_step.py $(BENCH_FLAGS)
+	$(BIN)/python bench/scaling.py $(BENCH_FLAGS)
+	$(BIN)/python bench/sweep_throughput.py $(BENCH_FLAGS)
+	$(BIN)/python bench/profile_hot_path.py $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(VENV) docs/_build results .pytest_cache .mypy_cache .ruff_cache
