@@ -38,6 +38,13 @@ def _parser() -> argparse.ArgumentParser:
         action="store_true",
         help="continue a killed run from the last frame in its folder (checkpoint.npz)",
     )
+    r.add_argument(
+        "--solver",
+        choices=("scipy", "petsc"),
+        default="scipy",
+        help="linear solver: scipy (default; holds closed inventories exactly) or petsc"
+        " (FiPy's PETSc suite; needs make install-mpi)",
+    )
 
     c = sub.add_parser("check", help="validate a case and print what it resolves to")
     c.add_argument("case", type=Path)
@@ -122,11 +129,27 @@ def _load(path: Path, overrides: Sequence[str]):  # type: ignore[no-untyped-def]
         raise CaseError(detail, file=str(path), key=exc.key, line=line) from None
 
 
+def _select_suite(solver: str) -> None:
+    """Ask FiPy for the solver suite of ``--solver`` (FiPy reads it once, at import)."""
+    import os
+
+    if "fipy" in sys.modules:
+        import fipy
+
+        if fipy.solvers.solver_suite != solver:
+            raise InputError(
+                f"--solver {solver}: FiPy is already loaded with {fipy.solvers.solver_suite!r}"
+            )
+        return
+    os.environ["FIPY_SOLVERS"] = solver
+
+
 def _run(args: argparse.Namespace) -> int:
+    _select_suite(args.solver)
     sim = _load(args.case, args.overrides)  # validates fully before touching outputs
     if args.resume and not _resume_notice(sim, args):
         return EXIT_OK
-    result = sim.run(args.output, progress=not args.quiet, resume=args.resume)
+    result = sim.run(args.output, progress=not args.quiet, resume=args.resume, solver=args.solver)
     if not args.quiet:
         _summary(result)
     return EXIT_OK

@@ -52,11 +52,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import fipy
+import fipy.solvers.scipy
 import numpy as np
 import scipy.sparse as sparse
 from numpy.typing import NDArray
 from scipy.sparse.linalg import splu
 
+from cosinter.errors import InputError
 from cosinter.meshes.stack import StackGeometry
 from cosinter.models.electrostatics import PoissonSetup, thermal_voltage
 from cosinter.models.flux import hop_flux, hop_rates_and_weight
@@ -98,7 +100,11 @@ class _ImplicitSource(fipy.ImplicitSourceTerm):
         return weight
 
 
-class _ConservingLU(fipy.LinearLUSolver):
+#: Linear-solver back ends of :class:`TransportSystem` (``cosinter run --solver``).
+SOLVER_BACKENDS = ("scipy", "petsc")
+
+
+class _ConservingLU(fipy.solvers.scipy.LinearLUSolver):
     r"""Sparse LU that holds chosen inventories exactly: a bordered system.
 
     Backward Euler with closed ends conserves each species' inventory
@@ -202,6 +208,64 @@ class _ConservingLU(fipy.LinearLUSolver):
         return x
 
 
+def _petsc_solver() -> Any:
+    """PETSc's direct LU through FiPy (``--solver petsc``), without the bordered row.
+
+    The inventories are not held: :attr:`TransportSystem.max_inventory_drift` shows
+    what the solves lose. FiPy builds PETSc matrices only on a mesh made with its
+    PETSc suite, so ``FIPY_SOLVERS=petsc`` must be set before FiPy is imported (the
+    ``cosinter run --solver petsc`` command does that). In parallel PETSc's LU needs
+    an external factorization (``PETSC_OPTIONS=-pc_factor_mat_solver_type mumps``).
+    """
+    from fipy.solvers.petsc import LinearLUSolver
+    from fipy.solvers.petsc.preconditioners.luPreconditioner import LUPreconditioner
+
+    class _PivotingLU(LUPreconditioner):
+        # PETSc's own LU does not pivot: on our badly scaled matrices (cell volumes
+        # ~1e-27 m^3 beside face conductances of the fast in-plane D) it returns
+        # inf/nan. SuperLU (one process) and MUMPS (several) pivot.
+        def _applyToSolver(self, solver: Any, matrix: Any) -> None:
+            super()._applyToSolver(solver, matrix)
+            parallel = fipy.tools.parallelComm.Nproc > 1
+            solver.getPC().setFactorSolverType("mumps" if parallel else "superlu")
+
+    class _PetscLU(LinearLUSolver):
+        def __init__(self) -> None:
+            # the residual is refined to 1e-12 of the initial one (a few LU solves at most)
+            super().__init__(tolerance=1e-12, criterion="initial", iterations=4)
+            self.preconditioner = _PivotingLU()
+            self.inventories: dict[int, tuple[FloatArray, FloatArray]] = {}
+
+    return _PetscLU()
+
+
+def make_solver(backend: str) -> Any:
+    """The linear solver of a back end in :data:`SOLVER_BACKENDS`.
+
+    Raises
+    ------
+    InputError
+        An unknown back end, or one that does not match FiPy's solver suite.
+    """
+    suite = fipy.solvers.solver_suite
+    if backend == "scipy":
+        # under mpirun the scipy suite leaves FiPy serial: every rank would run it all
+        if max(fipy.tools.parallelComm.Nproc, getattr(fipy.solvers, "_Nproc", 1)) > 1:
+            raise InputError(
+                "the scipy solver runs on one process; under mpirun use --solver petsc"
+            )
+        return _ConservingLU()
+    if backend == "petsc":
+        if suite != "petsc":
+            raise InputError(
+                f"--solver petsc needs FiPy's PETSc suite (FiPy was imported with {suite!r}):"
+                " set FIPY_SOLVERS=petsc before FiPy is imported; petsc4py must be"
+                " installed (make install-mpi)"
+            )
+        return _petsc_solver()
+    raise InputError(f"unknown solver {backend!r}; one of {', '.join(SOLVER_BACKENDS)}")
+
+
 @dataclass
 class SpeciesState:
     """FiPy objects of one species."""
@@ -264,10 +328,11 @@ class TransportSystem:
     fixed: Mapping[str, Mapping[str, float]]
     poisson: PoissonSetup | None = None
     chemistry: ChemistrySetup = field(default_factory=ChemistrySetup)
+    backend: str = "scipy"
     mesh: fipy.meshes.mesh.Mesh = field(init=False)
     faces: FaceGeometry = field(init=False)
     species: dict[str, SpeciesState] = field(init=False)
-    solver: _ConservingLU = field(init=False)
+    solver: Any = field(init=False)  # _ConservingLU, or PETSc's LU (backend "petsc")
     max_inventory_drift: float = field(init=False, default=0.0)
     anisotropic: bool = field(init=False, default=False)
     cross_stencil: CrossStencil | None = field(init=False, default=None)
@@ -285,9 +350,17 @@ class TransportSystem:
     _phi_old: FloatArray | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
+        self.solver = make_solver(self.backend)
+        if fipy.tools.parallelComm.Nproc > 1:
+            # FiPy would partition the mesh (local cell and face numbers, overlap
+            # cells); every per-cell array here is global (README, "Large meshes")
+            raise InputError(
+                "cosinter runs on one MPI process only so far: its per-cell arrays are"
+                " global, FiPy's partitioned meshes are local (run without mpirun, or"
+                " with -n 1)"
+            )
         self.mesh = build_mesh(self.geometry)
         self.faces = FaceGeometry.of(self.mesh, self.geometry)
-        self.solver = _ConservingLU()
         if self.poisson is not None:
             self.phi = fipy.CellVariable(mesh=self.mesh, name="phi", value=0.0)
         self.species = {name: self._build(data) for name, data in self.props.species.items()}
@@ -732,6 +805,8 @@ class TransportSystem:
                     state.equation.solve(var=state.var, dt=dt, solver=self.solver)
                 finally:
                     self.solver.inventories = {}
+                if self.backend != "scipy" and inventories:
+                    self._project_inventory(state, inventories[id(state.var)][1])
                 sweep += 1
                 current = np.array(state.var.value)
                 change = float(np.max(np.abs(current - previous))) / state.scale
@@ -973,6 +1048,23 @@ class TransportSystem:
             for state in states.values()
             if state.fixed_left is None and state.fixed_right is None
         }
+
+    def _project_inventory(self, state: SpeciesState, held: FloatArray) -> None:
+        """Put back what a solve without the bordered row lost (``backend != "scipy"``).
+
+        The same correction as the border's, a source shaped like the concentrations,
+        but after the solve: fine for a species solved alone, not for the charged
+        species and the potential (a projection would leave the potential behind; they
+        are left as solved, and ``max_inventory_drift`` shows the loss).
+        """
+        volumes = self.geometry.cell_volumes
+        x = np.array(state.var.value, dtype=float)
+        peak = float(np.max(np.abs(x)))
+        shape = np.abs(x) / peak if peak > 0.0 else np.ones_like(x)
+        lam = (float(np.dot(volumes, held)) - float(np.dot(volumes, x))) / float(
+            np.dot(volumes, shape)
+        )
+        state.var.setValue(x + lam * shape)
 
     @staticmethod
     def _held(state: SpeciesState, dt: float) -> FloatArray:

@@ -1024,6 +1024,7 @@ class Simulation:
         directory: str | Path | None = None,
         progress: bool = True,
         resume: bool = False,
+        solver: str = "scipy",
     ) -> Result:
         """Run the program and write all outputs into ``directory``.
 
@@ -1037,6 +1038,9 @@ class Simulation:
             Continue from the folder's checkpoint (:meth:`checkpoint_status`); a
             finished run is left as it is (``Result.already_complete``). Without a
             checkpoint the run starts at t = 0, as without ``resume``.
+        solver
+            Linear-solver back end (:data:`~cosinter.solver.equations.SOLVER_BACKENDS`):
+            ``"scipy"`` (default, holds closed inventories exactly) or ``"petsc"``.
 
         Raises
         ------
@@ -1067,6 +1071,7 @@ class Simulation:
             },
             self.poisson,
             self.chemistry,
+            backend=solver,
         )
         start = None
         if point is not None:
