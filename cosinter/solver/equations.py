@@ -711,9 +711,10 @@ class TransportSystem:
         linearised at the current iterate, :math:`F = T c + t_0`; the cell inflow
         :math:`\nabla_h\cdot(T c)` goes into the matrix (through
         :attr:`_ConservingLU.implicit`) and :math:`t_0` (from fixed ends) is
-        returned as an explicit face flux. The sweeps iterate the limiters' choices
-        to convergence. The one-sided differences are taken within a material only:
-        across a material interface :math:`c` jumps by the partition and its
+        returned as an explicit face flux (with a solver that has no ``implicit``
+        hook, PETSc's, the whole cross flux is explicit). The sweeps iterate the
+        limiters' choices to convergence. The one-sided differences are taken within
+        a material only: across a material interface :math:`c` jumps by the partition and its
         difference is no gradient, so those faces (and closed walls) contribute zero
         slope, and no cross flux crosses them (only the exact normal hop flux does).
         A fixed end concentration gives its boundary face the one-sided difference to
@@ -734,7 +735,11 @@ class TransportSystem:
             fixed,
             self.geometry.dimension,
         )
-        self.solver.implicit[id(state.var)] = stencil.divergence @ T
+        implicit = getattr(self.solver, "implicit", None)
+        if implicit is None:
+            # a solver without the hook (PETSc): the whole cross flux explicit, swept
+            return np.asarray(T @ state.var.value) + t0
+        implicit[id(state.var)] = stencil.divergence @ T
         return t0
 
     # ------------------------------------------------------------------ stepping
