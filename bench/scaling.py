@@ -88,7 +88,6 @@ def child(
         limit = int(memory_gib * 2**30)
         resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
     from cosinter.case import load_case
-    from cosinter.solver.equations import TransportSystem
     from cosinter.solver.simulation import Simulation
 
     h = 1.0
@@ -98,16 +97,7 @@ def child(
         t0 = time.perf_counter()
         case, raw = load_case(path)
         sim = Simulation(case, raw)
-        system = TransportSystem(
-            sim.geometry,
-            sim.props,
-            {
-                "left": dict(case.boundaries.left.fixed),
-                "right": dict(case.boundaries.right.fixed),
-            },
-            sim.poisson,
-            sim.chemistry,
-        )
+        system = sim.transport_system()
     T = sim.program.temperature(0.0)
     system.update_coefficients(T)
     setup = time.perf_counter() - t0

@@ -1019,6 +1019,20 @@ class Simulation:
             complete=done,
         )
 
+    def transport_system(self, solver: str = "scipy") -> TransportSystem:
+        """The case's FiPy system at t = 0 (what :meth:`run` steps; benchmarks reuse it)."""
+        return TransportSystem(
+            self.geometry,
+            self.props,
+            {
+                "left": dict(self.case.boundaries.left.fixed),
+                "right": dict(self.case.boundaries.right.fixed),
+            },
+            self.poisson,
+            self.chemistry,
+            backend=solver,
+        )
+
     def run(
         self,
         directory: str | Path | None = None,
@@ -1062,17 +1076,7 @@ class Simulation:
                 resumed_from=point.frame,
                 already_complete=True,
             )
-        system = TransportSystem(
-            self.geometry,
-            self.props,
-            {
-                "left": dict(self.case.boundaries.left.fixed),
-                "right": dict(self.case.boundaries.right.fixed),
-            },
-            self.poisson,
-            self.chemistry,
-            backend=solver,
-        )
+        system = self.transport_system(solver)
         start = None
         if point is not None:
             meta, arrays = point.checkpoint.meta, point.checkpoint.arrays
