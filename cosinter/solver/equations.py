@@ -72,6 +72,7 @@ from cosinter.models.transport import effective_tensors, excess_potential
 from cosinter.solver.fields import (
     CrossStencil,
     FaceGeometry,
+    LimiterChoice,
     build_mesh,
     face_tensor,
     normal_component,
@@ -290,6 +291,8 @@ class SpeciesState:
     dynamic: bool = False  # rates change within a step (with phi or c)
     cross: fipy.FaceVariable | None = None  # -G d: the phi coefficient on hop faces
     source: fipy.CellVariable | None = None  # reaction source (mol m^-3 s^-1), explicit
+    cross_sweeps: int = 0  # cross-term linearisations in this step
+    cross_choice: LimiterChoice | None = None  # the limiters' choices of the last one
     hop_static: tuple[FloatArray, FloatArray, FloatArray, FloatArray] = (
         np.zeros(0),
         np.zeros(0),
@@ -549,6 +552,7 @@ class TransportSystem:
         for state in self.species.values():
             tensors = self._tensors(state, T)
             state.base_diffusivity = face_tensor(self.faces, tensors, dim)
+            state.cross_sweeps = 0
             state.diffusivity.setValue(normal_component(self.faces, state.base_diffusivity, dim))
             self._hop_geometry(state, tensors, T)
             self._update_interfaces(state)
@@ -727,13 +731,19 @@ class TransportSystem:
             if value is not None:
                 ids = np.asarray(getattr(self.mesh, f"faces{side.title()}"))
                 fixed.update(dict.fromkeys(np.flatnonzero(ids).tolist(), value))
-        T, t0 = stencil.linearised(
+        # the limited scheme may toggle between two choices from sweep to sweep (a
+        # 2-cycle of ~1e-5 of the scale, seen at 750 degC in the composite): after a
+        # few sweeps the choices are frozen and the sweeps converge
+        state.cross_sweeps += 1
+        frozen = state.cross_choice if state.cross_sweeps > self.FREEZE_LIMITERS_AFTER else None
+        T, t0, state.cross_choice = stencil.linearised(
             faces,
             state.base_diffusivity,
             np.asarray(state.var.value),
             ~faces.interior | state.material_faces,
             fixed,
             self.geometry.dimension,
+            frozen,
         )
         implicit = getattr(self.solver, "implicit", None)
         if implicit is None:
@@ -1007,6 +1017,9 @@ class TransportSystem:
             if np.min(previous[name]) < -1e-9 * states[name].scale:
                 return SweepResult(False, sweep, name, change, negative=True)
         return SweepResult(True, sweep)
+
+    #: Sweeps after which the cross terms' limiter choices stop changing within a step.
+    FREEZE_LIMITERS_AFTER = 4
 
     #: Largest change of eta per Newton sweep before the update is damped.
     MAX_ETA_UPDATE = 0.25

@@ -139,6 +139,10 @@ def monotonized_central(a: FloatArray, b: FloatArray) -> FloatArray:
     return np.where(a * b > 0.0, np.sign(a) * small, 0.0)
 
 
+#: Per axis, the weights of the inner (cell slope) and outer (face) limiters.
+LimiterChoice = list[tuple[FloatArray, FloatArray, FloatArray, FloatArray]]
+
+
 def _mc_weights(a: FloatArray, b: FloatArray) -> tuple[FloatArray, FloatArray]:
     """The weights ``(wa, wb)`` with ``monotonized_central(a, b) == wa a + wb b``."""
     first = 2.0 * np.abs(a) <= np.minimum(2.0 * np.abs(b), 0.5 * np.abs(a + b))
@@ -229,7 +233,8 @@ class CrossStencil:
         closed: NDArray[np.bool_],
         fixed: dict[int, float],
         dim: int,
-    ) -> tuple[sparse.csr_matrix, FloatArray]:
+        frozen: LimiterChoice | None = None,
+    ) -> tuple[sparse.csr_matrix, FloatArray, LimiterChoice]:
         r"""The cross flux as :math:`F = T c + t_0`, the limiters frozen at ``values``.
 
         Every limiter output is one of :math:`2a, 2b, (a+b)/2, 0`, a linear function
@@ -252,12 +257,16 @@ class CrossStencil:
             material interfaces.
         fixed
             Exterior face -> fixed concentration (mol/m^3): a one-sided slope to it.
+        frozen
+            The limiters' choices to use instead of those at ``values`` (a sweep
+            that toggles between two choices settles once they are frozen).
 
         Returns
         -------
-        T, t0
+        T, t0, choice
             ``(n_faces, n_cells)`` sparse and ``(n_faces,)``: the face flux
-            :math:`\mathbf J\cdot\hat n_f` (mol m^-2 s^-1) is ``T @ c + t0``.
+            :math:`\mathbf J\cdot\hat n_f` (mol m^-2 s^-1) is ``T @ c + t0``;
+            the limiters' choices it was built with.
         """
         n_faces, n_cells = len(faces.axis), len(values)
         open_ = np.flatnonzero(~closed)
@@ -279,14 +288,22 @@ class CrossStencil:
         g = G @ values + g0
         T = sparse.csr_matrix((n_faces, n_cells))
         t0 = np.zeros(n_faces)
+        choice: LimiterChoice = []
         for t in range(dim):
-            wa, wb = _mc_weights(g[self.minus[t]], g[self.plus[t]])
+            if frozen is None:
+                wa, wb = _mc_weights(g[self.minus[t]], g[self.plus[t]])
+            else:
+                wa, wb = frozen[t][0], frozen[t][1]
             slope = _rows(wa, G, self.minus[t]) + _rows(wb, G, self.plus[t])
             slope0 = wa * g0[self.minus[t]] + wb * g0[self.plus[t]]
             value = slope @ values + slope0
             across = np.flatnonzero(~closed & (faces.axis != t))
             c1, c2 = faces.cell1[across], faces.cell2[across]
-            ua, ub = _mc_weights(value[c1], value[c2])
+            if frozen is None:
+                ua, ub = _mc_weights(value[c1], value[c2])
+            else:
+                ua, ub = frozen[t][2], frozen[t][3]
+            choice.append((wa, wb, ua, ub))
             coeff = -tensor[faces.axis[across], t, across] * self.sign[across]
             transverse = _rows(ua * coeff, slope, c1) + _rows(ub * coeff, slope, c2)
             select = sparse.csr_matrix(
@@ -295,7 +312,7 @@ class CrossStencil:
             )
             T = T + select @ transverse
             t0[across] += coeff * (ua * slope0[c1] + ub * slope0[c2])
-        return sparse.csr_matrix(T), t0
+        return sparse.csr_matrix(T), t0, choice
 
     def cross_flux(
         self,

@@ -100,9 +100,12 @@ def test_linearised_cross_flux_is_the_limited_flux(periodic: bool) -> None:
     tensor = np.repeat(TENSOR[:, :, None], len(faces.axis), axis=2)
     reference = stencil.cross_flux(faces, tensor, gradient, 2)
     reference[closed] = 0.0
-    T, t0 = stencil.linearised(faces, tensor, c, closed, fixed, 2)
+    T, t0, choice = stencil.linearised(faces, tensor, c, closed, fixed, 2)
     assert np.any(t0 != 0.0)
     assert T @ c + t0 == pytest.approx(reference, abs=1e-14)
     # the inflow matrix conserves: columns of divergence @ T sum to zero
     inflow = stencil.divergence @ T
     assert np.abs(np.asarray(inflow.sum(axis=0))).max() < 1e-12
+    # frozen choices rebuild the same operator from any other iterate
+    again, t0_again, _ = stencil.linearised(faces, tensor, 2.0 * c, closed, fixed, 2, choice)
+    assert (again - T).count_nonzero() == 0 and t0_again == pytest.approx(t0)
