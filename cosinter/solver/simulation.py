@@ -857,6 +857,7 @@ class Simulation:
             dt_min=s.dt_min,
             dt_max=s.dt_max,
             max_sweeps=s.max_sweeps,
+            rtols={} if s.interphase_rtol is None else {"eta": s.interphase_rtol},
         )
 
     def record(self) -> dict[str, Any]:

@@ -31,7 +31,7 @@ loop would have, step for step.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -128,6 +128,7 @@ class StepControl:
     dt_min: float
     dt_max: float | None = None
     max_sweeps: int = 30
+    rtols: Mapping[str, float] = field(default_factory=dict)  # per entry, instead of rtol
 
 
 def frame_schedule(program: TemperatureProgram, frame_times: Sequence[float]) -> FloatArray:
@@ -199,7 +200,9 @@ def run(
             err = np.inf
             if result.converged:
                 after = system.state()
-                err = _error_norm(before, after, prev_rate, dt, prev_dt, control.rtol, refs)
+                err = _error_norm(
+                    before, after, prev_rate, dt, prev_dt, control.rtol, refs, control.rtols
+                )
             if not result.converged or err > 1.0:
                 system.reject()
                 state.stats.rejected += 1
@@ -275,8 +278,12 @@ def _error_norm(
     prev_dt: float | None,
     rtol: float,
     refs: dict[str, float],
+    rtols: Mapping[str, float] | None = None,
 ) -> float:
-    """Predictor-corrector estimate of backward Euler's local error (max norm)."""
+    """Predictor-corrector estimate of backward Euler's local error (max norm).
+
+    ``rtols`` replaces ``rtol`` for the entries it names (e.g. ``eta``).
+    """
     worst = 0.0
     for name, c_new in after.items():
         c_old = before[name]
@@ -284,6 +291,7 @@ def _error_norm(
             predicted, weight = c_old, 0.5
         else:
             predicted, weight = c_old + dt * prev_rate[name], dt / (dt + prev_dt)
-        scale = rtol * np.maximum(np.abs(c_new), 1e-2 * refs[name])
+        tol = rtol if rtols is None else rtols.get(name, rtol)
+        scale = tol * np.maximum(np.abs(c_new), 1e-2 * refs[name])
         worst = max(worst, float(np.max(weight * np.abs(c_new - predicted) / scale)))
     return worst
