@@ -243,7 +243,7 @@ class CrossStencil:
         :math:`T\,\mathrm{values} + t_0` is exactly :meth:`cross_flux` of
         ``values``. The solver puts :math:`T` in the matrix (implicit) and sweeps
         until the choices settle, instead of iterating an explicit cross flux, which
-        converges as slowly as :math:`|D_{xy}|/D_{xx}	o 1` for a strongly
+        converges as slowly as :math:`|D_{xy}|/D_{xx}\to 1` for a strongly
         anisotropic grain turned by 45 degrees.
 
         Parameters
@@ -322,6 +322,9 @@ class CrossStencil:
         dim: int,
     ) -> FloatArray:
         r"""Cross-term flux along each face's normal (cell1 -> cell2 on interior faces).
+
+        The readable reference of :meth:`linearised` (which the solver uses): the
+        limiters applied to the numbers directly.
 
         Parameters
         ----------
