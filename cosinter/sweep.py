@@ -55,6 +55,7 @@ from cosinter.case import (
     override_for,
 )
 from cosinter.errors import CaseError, CosinterError, InputError
+from cosinter.results.validation import RunData
 from cosinter.units import to_si, ureg
 
 __all__ = [
@@ -801,10 +802,9 @@ def point_summary(sweep: Sweep, directory: Path) -> dict[str, float | str]:
         last = rows[-1] if rows else {}
         for name in names:
             out[f"{name}@end"] = _float(last.get(name))
+        frames = RunData(rows, {})
         for text, T in sweep.summary_at:
-            row = next(
-                (r for r in rows if abs(_float_or_nan(r.get("T_K")) - T) <= AT_TOLERANCE_K), None
-            )
+            row = frames.frame(T - 273.15, AT_TOLERANCE_K)
             for name in names:
                 out[f"{name}@{_at_label(text)}"] = _float(row.get(name)) if row else ""
     onsets_json = directory / "onsets.json"
@@ -822,11 +822,6 @@ def _float(text: str | None) -> float | str:
         return float(text) if text not in (None, "") else ""
     except ValueError:
         return ""
-
-
-def _float_or_nan(text: str | None) -> float:
-    value = _float(text)
-    return value if isinstance(value, float) else math.nan
 
 
 def write_table(

@@ -242,7 +242,7 @@ def test_sweep_table_columns(reference: Path) -> None:
     crossed = [float(r["crossed_Li_i0@end"]) for r in rows]
     assert crossed[2] > crossed[0] and crossed[3] > crossed[1]
     # at 100 degC both final temperatures have seen the same program
-    assert rows[0]["crossed_Li_i0@100degC"] == rows[1]["crossed_Li_i0@100degC"]
+    assert rows[0]["crossed_Li_i0@100degC"] == rows[1]["crossed_Li_i0@100degC"] != ""
     for p in manifest(reference)["points"]:
         assert p["state"] == "done" and p["runs"] == 1
 

@@ -116,10 +116,10 @@ class RunData:
         onsets = json.loads((directory / "onsets.json").read_text())
         return cls(rows, onsets)
 
-    def frame(self, T_degC: float) -> dict[str, str] | None:
-        """The first frame at ``T_degC`` (within 0.01 K), None if there is none."""
+    def frame(self, T_degC: float, tolerance_K: float = 0.01) -> dict[str, str] | None:
+        """The first frame within ``tolerance_K`` of ``T_degC``, None if there is none."""
         for row in self.rows:
-            if abs(float(row["T_K"]) - 273.15 - T_degC) < 0.01:
+            if abs(float(row["T_K"]) - 273.15 - T_degC) < tolerance_K:
                 return row
         return None
 
