@@ -17,9 +17,11 @@ dependency):
 For each: the top functions by cumulative and by self time, and the time split into
 categories by where a sample sits in the call tree (the first match going up
 from the sampled frame wins; "FiPy matrix assembly" is everything under
-``Term._prepareLinearSystem``, "linear solve" everything under the solver's
-``_solve_``, i.e. SuperLU and the bordered inventory solve of
-``cosinter.solver.equations._ConservingLU``).
+``Term._prepareLinearSystem`` (only the PETSc back end and ``reference_assembly``
+still assemble with FiPy), "direct matrix assembly" everything under
+``TransportSystem.assemble``/``assemble_interphase``, "linear solve" everything under
+``cosinter.solver.equations.conserving_solve``, i.e. SuperLU and the bordered
+inventory solve).
 
     python bench/profile_hot_path.py            # both (a few minutes)
     python bench/profile_hot_path.py --quick    # to 200 degC and 60 steps
@@ -79,15 +81,18 @@ to = "600 degC"
 
 #: Categories, tested from the sampled frame upwards: (name, predicate on a frame).
 ASSEMBLY = {"_prepareLinearSystem", "_buildAndAddMatrices", "_buildMatrix"}
+DIRECT = {"assemble", "assemble_interphase"}
 
 
 def category_of(chain: list[tuple[str, str]]) -> str:
     """The category of a sample from its call chain (innermost first): (function, file)."""
     for function, path in chain:
-        if function == "_solve_":
+        if function in {"_solve_", "conserving_solve"}:
             return "linear solve (SuperLU, bordered inventory solve)"
         if function in ASSEMBLY and "/fipy/" in path:
             return "FiPy matrix assembly (terms, coefficients, sparse build)"
+        if function in DIRECT and "/cosinter/" in path:
+            return "direct matrix assembly (cosinter.solver.assembly)"
     for function, path in chain:
         if "/fipy/" in path:
             return "FiPy, other (variables, solve set-up, constraints)"

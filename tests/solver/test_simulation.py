@@ -111,8 +111,11 @@ def test_open_interface_transfers_more_than_closed(tmp_path: Path) -> None:
     closed_raw = stack_case(temperature=program, output=output)
     closed_raw["layers"][0]["orientation"] = {"plane": [0, 0, 3]}
     closed = run_case(closed_raw, tmp_path / "closed").metrics["crossed_Li_i0"]
-    # measured 2.7x with the library's D_c/D_ab = 1e-3; isotropic transport would give 1x
-    assert open_ > 2 * closed > 0, (open_, closed)
+    # (003) passes nothing the solver resolves: |closed| is LU round-off in the nearly
+    # singular LLTO block (dt D/h^2 ~ 1e10), measured 1.4e-11 (FiPy's assembly) and
+    # -5.2e-10 mol/m^2 (direct assembly), both ~1e-6 of the LLTO inventory; open 1.37e-4.
+    # (With the library's earlier D_c/D_ab = 1e-3 the ratio was 2.7x.)
+    assert open_ > 1e3 * abs(closed), (open_, closed)
 
 
 def test_fixed_boundary_inflow_is_booked(tmp_path: Path) -> None:
