@@ -83,6 +83,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/scaling.py $(BENCH_FLAGS)
 	$(BIN)/python bench/sweep_throughput.py $(BENCH_FLAGS)
 	$(BIN)/python bench/profile_hot_path.py $(BENCH_FLAGS)
+	$(BIN)/python bench/cross_stencil.py $(BENCH_FLAGS)
 
 clean:
 	rm -rf $(VENV) $(MPI_VENV) docs/_build results .pytest_cache .mypy_cache .ruff_cache

@@ -76,7 +76,7 @@ def compare_every_solve(
     compared = 0
     now = {"dt": 0.0}
 
-    def spy(L: Any, x: np.ndarray, b: np.ndarray, rows: Any) -> np.ndarray:
+    def spy(L: Any, x: np.ndarray, b: np.ndarray, *rest: Any) -> np.ndarray:
         nonlocal compared
         variables = getattr(system.solver.var, "vars", [system.solver.var])
         if variables[0] is system.eta:
@@ -93,14 +93,14 @@ def compare_every_solve(
             ours, rhs, current, _ = system.assemble(states, now["dt"], {})
             assert current == pytest.approx(x, rel=0, abs=0)
         else:  # the potential of the initial concentrations (set-up, not a step)
-            return solve(L, x, b, rows)
+            return solve(L, x, b, *rest)
         A, B = normalised(ours, rhs)
         C, D = normalised(sparse.csr_matrix(L), b)
         row_scale = np.max(np.abs(C), axis=1, keepdims=True)
         assert np.max(np.abs(A - C) / row_scale) < 1e-12
         assert np.max(np.abs(B - D)) <= 1e-12 * max(float(np.max(np.abs(D))), 1e-300)
         compared += 1
-        return solve(L, x, b, rows)
+        return solve(L, x, b, *rest)
 
     monkeypatch.setattr(equations, "conserving_solve", spy)
     for dt, T in steps:

@@ -49,3 +49,24 @@ def test_bordered_lu_without_inventories_is_the_plain_solve() -> None:
     _, plain, _ = one_step(fipy.LinearLUSolver(tolerance=1e-12, iterations=1), False, dt)
     _, ours, _ = one_step(_ConservingLU(), False, dt)
     assert ours == pytest.approx(plain, rel=1e-13)
+
+
+def test_assign_is_set_value() -> None:
+    """The cheap setter: same values, dependent expressions and terms see the change."""
+    from cosinter.solver.equations import assign, update_old
+
+    mesh = fipy.Grid1D(nx=5, dx=1.0)
+    var = fipy.CellVariable(mesh=mesh, value=1.0, hasOld=True)
+    twice = 2 * var
+    assert np.allclose(twice.value, 2.0)
+    new = np.arange(5.0)
+    assign(var, new)
+    new[0] = 99.0  # a copy was taken
+    assert np.array_equal(var.value, np.arange(5.0))
+    assert np.array_equal(twice.value, 2 * np.arange(5.0))
+    update_old(var)
+    assign(var, np.zeros(5))
+    assert np.array_equal(var.old.value, np.arange(5.0))
+    # a term built on the variable solves from the assigned value
+    (fipy.TransientTerm(var=var) == 0).solve(var=var, dt=1.0)
+    assert np.array_equal(var.value, np.arange(5.0))

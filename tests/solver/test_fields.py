@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 from types import SimpleNamespace
+from typing import Any
 
 import fipy
 import numpy as np
 import pytest
 
-from cosinter.solver.fields import CrossStencil, FaceGeometry, monotonized_central
+from cosinter.solver.fields import (
+    CrossStencil,
+    FaceGeometry,
+    LimiterChoice,
+    _mc_weights,
+    monotonized_central,
+)
 
 NX, NY, DX, DY = 6, 5, 2.0, 3.0
 TENSOR = np.array([[2.0, 0.7], [0.7, 1.0]])
@@ -109,3 +116,140 @@ def test_linearised_cross_flux_is_the_limited_flux(periodic: bool) -> None:
     # frozen choices rebuild the same operator from any other iterate
     again, t0_again, _ = stencil.linearised(faces, tensor, 2.0 * c, closed, fixed, 2, choice)
     assert (again - T).count_nonzero() == 0 and t0_again == pytest.approx(t0)
+
+
+def _mc_weights_nested(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The limiter weights as first written (nested np.where): the reference of the table."""
+    first = 2.0 * np.abs(a) <= np.minimum(2.0 * np.abs(b), 0.5 * np.abs(a + b))
+    second = ~first & (2.0 * np.abs(b) <= 0.5 * np.abs(a + b))
+    same = a * b > 0.0
+    wa = np.where(same, np.where(first, 2.0, np.where(second, 0.0, 0.5)), 0.0)
+    wb = np.where(same, np.where(first, 0.0, np.where(second, 2.0, 0.5)), 0.0)
+    return wa, wb
+
+
+def test_limiter_weights_give_the_limiter() -> None:
+    """wa a + wb b is the MC limiter on every branch, ties and zeros included."""
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=400), rng.normal(size=400)
+    b[::5] = a[::5]  # (a+b)/2 == a: equal slopes
+    b[1::5] = 3.0 * a[1::5]  # 2|a| == |a+b|/2: a tie of two branches
+    a[2::5] = 0.0
+    b[3::5] = -a[3::5]
+    wa, wb = _mc_weights(a, b)
+    assert wa * a + wb * b == pytest.approx(monotonized_central(a, b), rel=1e-15, abs=0.0)
+    for new, old in zip((wa, wb), _mc_weights_nested(a, b), strict=True):
+        np.testing.assert_array_equal(new, old)
+
+
+def _stencil(
+    dim: int, periodic: bool, n: int
+) -> tuple[fipy.meshes.mesh.Mesh, FaceGeometry, CrossStencil]:
+    """A dim-D grid of n cells per side (x widths uneven), its faces and stencil."""
+    dx = np.linspace(1.0, 2.0, n)
+    if dim == 2:
+        grid_type = fipy.PeriodicGrid2DTopBottom if periodic else fipy.Grid2D
+        mesh = grid_type(dx=dx, dy=DY, nx=n, ny=n)
+    else:
+        grid_type = fipy.PeriodicGrid3DTopBottomFrontBack if periodic else fipy.Grid3D
+        mesh = grid_type(dx=dx, dy=DY, dz=DY, nx=n, ny=n, nz=n)
+    n_cells = n**dim
+    geometry = SimpleNamespace(
+        dimension=dim, n_cells=n_cells, cell_dx=np.tile(dx, n_cells // n), d_lateral=DY
+    )
+    faces = FaceGeometry.of(mesh, geometry)  # type: ignore[arg-type]
+    return mesh, faces, CrossStencil.of(mesh, faces, dim)
+
+
+def _rotated_tensors(rng: np.random.Generator, dim: int, n_faces: int) -> np.ndarray:
+    """``(dim, dim, n_faces)`` random symmetric positive tensors, randomly rotated."""
+    q, _ = np.linalg.qr(rng.normal(size=(n_faces, dim, dim)))
+    eig = 10.0 ** rng.uniform(-2.0, 0.0, size=(n_faces, dim))
+    tensors = np.einsum("fij,fj,fkj->fik", q, eig, q)
+    return np.ascontiguousarray(np.transpose(tensors, (1, 2, 0)))
+
+
+def _assert_same_operator(
+    stencil: CrossStencil,
+    faces: FaceGeometry,
+    tensor: np.ndarray,
+    values: np.ndarray,
+    closed: np.ndarray,
+    fixed: dict[int, float],
+    frozen: LimiterChoice | None = None,
+) -> None:
+    """linearised and its sparse-product reference give the same T, t0 and choice."""
+    dim = tensor.shape[0]
+    T, t0, choice = stencil.linearised(faces, tensor, values, closed, fixed, dim, frozen)
+    R, r0, reference_choice = stencil._linearised_reference(
+        faces, tensor, values, closed, fixed, dim, frozen
+    )
+    dense, expected = T.toarray(), R.toarray()
+    assert np.any(expected != 0.0)
+    np.testing.assert_allclose(dense, expected, rtol=1e-15, atol=1e-15 * np.abs(expected).max())
+    np.testing.assert_allclose(t0, r0, rtol=1e-15, atol=1e-15 * max(np.abs(r0).max(), 1e-300))
+    assert len(choice) == len(reference_choice)
+    for mine, theirs in zip(choice, reference_choice, strict=True):
+        for w, v in zip(mine, theirs, strict=True):
+            np.testing.assert_array_equal(w, v)
+
+
+@pytest.mark.parametrize(
+    ("dim", "periodic", "n", "ends"),
+    [
+        (2, True, 9, ()),
+        (2, True, 9, ("Left",)),
+        (2, True, 9, ("Left", "Right")),
+        (2, False, 7, ("Right",)),
+        (3, True, 5, ()),
+        (3, False, 4, ("Left",)),
+    ],
+)
+def test_fast_linearised_is_the_reference(
+    dim: int, periodic: bool, n: int, ends: tuple[str, ...]
+) -> None:
+    """The cached-pattern operator equals the sparse-product one: random rotated
+    tensors and values, material-jump faces, fixed ends, frozen choices."""
+    mesh, faces, stencil = _stencil(dim, periodic, n)
+    rng = np.random.default_rng(11 + dim + len(ends))
+    n_faces, n_cells = len(faces.axis), n**dim
+    tensor = _rotated_tensors(rng, dim, n_faces)
+    x = np.asarray(mesh.faceCenters)[0]
+    # a material interface normal to x, plus a few scattered closed faces
+    jump = faces.interior & (faces.axis == 0) & np.isclose(x, x[faces.axis == 0][n // 2])
+    assert np.any(jump)
+    closed = ~faces.interior | jump | (faces.interior & (rng.random(n_faces) < 0.05))
+    fixed: dict[int, float] = {}
+    for end in ends:
+        ids = np.flatnonzero(np.asarray(getattr(mesh, f"faces{end}")))
+        fixed.update(zip(ids.tolist(), rng.random(len(ids)).tolist(), strict=True))
+    values = rng.random(n_cells)
+    _assert_same_operator(stencil, faces, tensor, values, closed, fixed)
+    # the pattern is reused: new values, tensors and fixed concentrations
+    other = rng.random(n_cells)
+    tensor = _rotated_tensors(rng, dim, n_faces)
+    fixed = {face: 2.0 * value for face, value in fixed.items()}
+    _assert_same_operator(stencil, faces, tensor, other, closed.copy(), fixed)
+    _assert_same_operator(stencil, faces, np.asfortranarray(tensor), other, closed, fixed)
+    assert len(stencil._patterns) == 1
+    # frozen choices (those of another iterate)
+    _T, _t0, choice = stencil.linearised(faces, tensor, values, closed, fixed, dim)
+    _assert_same_operator(stencil, faces, tensor, other, closed, fixed, choice)
+    # another closed mask gets its own pattern
+    _assert_same_operator(stencil, faces, tensor, other, ~faces.interior, fixed)
+    assert len(stencil._patterns) == 2
+
+
+def test_fast_linearised_owns_nothing_it_returns() -> None:
+    """Changing a returned T in place leaves the cached pattern (and the next T) intact."""
+    _mesh, faces, stencil = _stencil(2, True, 6)
+    rng = np.random.default_rng(5)
+    tensor = _rotated_tensors(rng, 2, len(faces.axis))
+    args: tuple[Any, ...] = (faces, tensor, rng.random(36), ~faces.interior, {}, 2)
+    T, _t0, _choice = stencil.linearised(*args)
+    expected = T.toarray()
+    T.indices[:] = 0
+    T.indptr[:] = 0
+    T.data[:] = 0.0
+    again, _t0, _choice = stencil.linearised(*args)
+    np.testing.assert_array_equal(again.toarray(), expected)
