@@ -179,6 +179,21 @@ class _ConservingLU(fipy.solvers.scipy.LinearLUSolver):
 LU_ORDERING = "MMD_AT_PLUS_A"
 
 
+#: SuperLU settings for 2D/3D matrices. In the coupled Li + potential matrices the
+#: drift coupling outweighs the diagonal (|A12 A21| > |A11 A22| per cell), so partial
+#: pivoting swaps rows and fills in: on the 2e5-unknown matrix of a 1e5-cell step,
+#: 48.9 M entries (34.3 M with equilibrated rows) against 26.2 M with a 0.1 threshold
+#: and the symmetric mode, 1.8 s against 6.7 s to factor, backward error 1.3e-16
+#: after one refinement either way; at 1e6 cells 335 M entries, 3.3 GiB, and
+#: ``panel_size=1`` saves 0.6 GiB of SuperLU's work space (bench/lu_ordering.py,
+#: docs/performance.md).
+LU_2D_OPTIONS: dict[str, Any] = {
+    "diag_pivot_thresh": 0.1,
+    "options": {"SymmetricMode": True},
+    "panel_size": 1,
+}
+
+
 def _row_scales(matrix: sparse.csr_matrix) -> FloatArray:
     """1 / the largest magnitude of every row (1 for an empty row)."""
     counts = np.diff(matrix.indptr)
@@ -223,11 +238,12 @@ def conserving_solve(
 
     See :class:`_ConservingLU` for the border. ``rows`` lists, per held block, its
     offset, cell volumes and old values. Solved for the correction from the
-    current iterate ``x`` (overwritten and returned). ``equilibrate`` scales the
-    rows to unit maximum first (the same solution; partial pivoting then keeps the
-    fill-reducing :data:`LU_ORDERING`): for 2D and 3D meshes. A 1D matrix is banded,
-    has no fill to save, and its round-off stays as the 1D verification tests pin
-    it (an immobile species held to 2 ulp beside Poisson's rows, 5 ulp scaled).
+    current iterate ``x`` (overwritten and returned). ``equilibrate`` (2D and 3D
+    meshes) scales the rows to unit maximum first (the same solution) and factors
+    with threshold pivoting (:data:`LU_2D_OPTIONS`), which keeps the fill of the
+    symmetric :data:`LU_ORDERING`. A 1D matrix is banded, has no fill to save, and
+    keeps SuperLU's defaults: its round-off stays as the 1D verification tests pin it
+    (an immobile species held to 2 ulp beside Poisson's rows, 5 ulp scaled).
     """
     rows_csr = sparse.csr_matrix(L, copy=True)
     rows_csr.sum_duplicates()
@@ -238,7 +254,7 @@ def conserving_solve(
     matrix = rows_csr.tocsc()
     b = row_scale * b
     if not rows:
-        lu = splu(matrix, permc_spec=LU_ORDERING)
+        lu = splu(matrix, permc_spec=LU_ORDERING, **(LU_2D_OPTIONS if equilibrate else {}))
         x -= lu.solve(matrix @ x - b)
         return x
     n, m = L.shape[0], len(rows)
@@ -254,7 +270,7 @@ def conserving_solve(
         sources[cells, k] = weights[k, cells] * shape * scale
         olds[cells] = old
     sources *= row_scale[:, None]  # the border's sources, in the scaled rows
-    lu = splu(matrix, permc_spec=LU_ORDERING)
+    lu = splu(matrix, permc_spec=LU_ORDERING, **(LU_2D_OPTIONS if equilibrate else {}))
     solved_sources = lu.solve(sources)
     schur = weights @ solved_sources
 
