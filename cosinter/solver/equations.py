@@ -170,17 +170,16 @@ class _ConservingLU(fipy.solvers.scipy.LinearLUSolver):
         return conserving_solve(sparse.csr_matrix(L), x, b, rows, self.equilibrate)
 
 
-#: SuperLU's column ordering: minimum degree on A^T + A, on row-equilibrated matrices
-#: (:func:`conserving_solve`). Unscaled, partial pivoting on the coupled species +
-#: potential matrices (Poisson's rows F z V next to V/dt) wrecks the symmetric ordering
-#: (3.4x the fill of COLAMD on a 600-cell grain case); with the rows scaled to unit
-#: maximum it fills 0.77x COLAMD there, and 0.45x on the 2e5-unknown matrices of
-#: bench/scaling.py (bench/lu_ordering.py). The 1D matrices are banded either way.
+#: SuperLU's column ordering: minimum degree on A^T + A. With the 2D/3D settings of
+#: :data:`LU_2D_OPTIONS` it fills 0.49x what COLAMD (FiPy's choice) does on the
+#: 2e5-unknown coupled matrix of a 1e5-cell step and 0.40x at 1e6 cells; with plain
+#: partial pivoting it can fill 3.4x COLAMD (a 600-cell grain case). The 1D matrices
+#: are banded either way.
 LU_ORDERING = "MMD_AT_PLUS_A"
 
 
 #: SuperLU settings for 2D/3D matrices. In the coupled Li + potential matrices the
-#: drift coupling outweighs the diagonal (|A12 A21| > |A11 A22| per cell), so partial
+#: drift coupling outweighs the diagonal (``|A12 A21| > |A11 A22|`` per cell), so partial
 #: pivoting swaps rows and fills in: on the 2e5-unknown matrix of a 1e5-cell step,
 #: 48.9 M entries (34.3 M with equilibrated rows) against 26.2 M with a 0.1 threshold
 #: and the symmetric mode, 1.8 s against 6.7 s to factor, backward error 1.3e-16
