@@ -1020,8 +1020,14 @@ class Simulation:
             complete=done,
         )
 
-    def transport_system(self, solver: str = "scipy") -> TransportSystem:
-        """The case's FiPy system at t = 0 (what :meth:`run` steps; benchmarks reuse it)."""
+    def transport_system(
+        self, solver: str = "scipy", reference_assembly: bool = False
+    ) -> TransportSystem:
+        """The case's system at t = 0 (what :meth:`run` steps; benchmarks reuse it).
+
+        ``reference_assembly``: matrices by FiPy's terms (the tested reference of
+        :mod:`cosinter.solver.assembly`).
+        """
         return TransportSystem(
             self.geometry,
             self.props,
@@ -1032,6 +1038,7 @@ class Simulation:
             self.poisson,
             self.chemistry,
             backend=solver,
+            reference_assembly=reference_assembly,
         )
 
     def run(

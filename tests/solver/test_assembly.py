@@ -51,14 +51,7 @@ def test_face_slot_is_the_two_point_flux() -> None:
 
 def reference_system(raw: dict[str, Any]) -> TransportSystem:
     """The case's system assembled by FiPy's terms."""
-    sim = Simulation(validate_case(raw), raw)
-    fixed = {
-        "left": dict(sim.case.boundaries.left.fixed),
-        "right": dict(sim.case.boundaries.right.fixed),
-    }
-    return TransportSystem(
-        sim.geometry, sim.props, fixed, sim.poisson, sim.chemistry, reference_assembly=True
-    )
+    return Simulation(validate_case(raw), raw).transport_system(reference_assembly=True)
 
 
 def compare_every_solve(
