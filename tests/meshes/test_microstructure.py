@@ -29,8 +29,9 @@ def test_cell_centres_follow_the_grid_order() -> None:
     assert c.shape == (g.n_cells, 3)
     assert np.array_equal(c[:, 0], g.cell_x)
     # x fastest, then y, then z
-    assert np.allclose(c[:5, 1], 0.5e-9) and np.allclose(c[5:10, 1], 1.5e-9)
-    assert np.allclose(c[:10, 2], 0.5e-9) and np.allclose(c[10:, 2], 1.5e-9)
+    # atol 0: numpy's default atol (1e-8) would accept any nm coordinate
+    assert np.allclose(c[:5, 1], 0.5e-9, atol=0) and np.allclose(c[5:10, 1], 1.5e-9, atol=0)
+    assert np.allclose(c[:10, 2], 0.5e-9, atol=0) and np.allclose(c[10:, 2], 1.5e-9, atol=0)
     assert StackGeometry((3e-9,), 1e-9).cell_centres.shape == (3, 1)
 
 

@@ -83,7 +83,7 @@ def test_channels_open_a_closed_interface(tmp_path: Path) -> None:
     fast = Simulation(validate_case(fast_raw), fast_raw)
     # the channel line at y = 5 nm lies on a cell face: the cells on both sides (4-6 nm)
     d0_plain, d0_fast = plain.props.species["Li"].D0, fast.props.species["Li"].D0
-    in_channel = ~np.isclose(d0_fast[:, 2], d0_plain[:, 2])
+    in_channel = ~np.isclose(d0_fast[:, 2], d0_plain[:, 2], atol=0)
     y = fast.geometry.cell_centres[:, 1]
     assert np.allclose(np.unique(np.round(y[in_channel] * 1e9, 6)), [4.5, 5.5])
     assert np.all(fast.props.layer[in_channel] == 0)
