@@ -459,9 +459,6 @@ class TransportSystem:
     # Poisson's numbers: face permittivity, pinning coefficient, fixed charge + pinning
     # source (per cell), Dirichlet faces and potentials
     _poisson_numbers: _PoissonNumbers | None = field(init=False, default=None)
-    _eta_numbers: tuple[FloatArray, FloatArray, FloatArray] = field(
-        init=False, default_factory=lambda: (np.zeros(0), np.zeros(0), np.zeros(0))
-    )  # face coefficient, implicit and explicit source of the phase field
 
     def __post_init__(self) -> None:
         self.solver = make_solver(self.backend)
@@ -478,6 +475,7 @@ class TransportSystem:
         self._volumes = self.geometry.cell_volumes
         self._fast = self.backend == "scipy" and not self.reference_assembly
         if isinstance(self.solver, _ConservingLU):
+            # the direct path solves through conserving_solve with this setting too
             self.solver.equilibrate = self.geometry.dimension > 1
         faces = self.faces
         self.face_mesh = FaceMesh.of(
@@ -907,11 +905,8 @@ class TransportSystem:
         """
         assert self.cross_stencil is not None
         stencil, faces = self.cross_stencil, self.faces
-        fixed: dict[int, float] = {}
-        for side, value in (("left", state.fixed_left), ("right", state.fixed_right)):
-            if value is not None:
-                ids = np.asarray(getattr(self.mesh, f"faces{side.title()}"))
-                fixed.update(dict.fromkeys(np.flatnonzero(ids).tolist(), value))
+        ids, values = state.dirichlet
+        fixed = dict(zip(ids.tolist(), values.tolist(), strict=True))
         # the limited scheme may toggle between two choices from sweep to sweep (a
         # 2-cycle of ~1e-5 of the scale, seen at 750 degC in the composite): after a
         # few sweeps the choices are frozen and the sweeps converge
@@ -1069,7 +1064,7 @@ class TransportSystem:
     ) -> None:
         """One linear solve of ``states`` (:meth:`assemble`), values set in place."""
         matrix, rhs, x, rows = self.assemble(states, dt, inventories)
-        x = conserving_solve(matrix, x, rhs, rows, self.geometry.dimension > 1)
+        x = conserving_solve(matrix, x, rhs, rows, self.solver.equilibrate)
         n = self.face_mesh.n_cells
         for k, state in enumerate(states):
             assign(state.var, x[k * n : (k + 1) * n])
@@ -1143,7 +1138,7 @@ class TransportSystem:
         assert self.eta is not None
         matrix, rhs = self.assemble_interphase(dt, face_coeff, implicit, explicit)
         x = conserving_solve(
-            matrix, np.array(self.eta.value, dtype=float), rhs, [], self.geometry.dimension > 1
+            matrix, np.array(self.eta.value, dtype=float), rhs, [], self.solver.equilibrate
         )
         assign(self.eta, x)
 
