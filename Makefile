@@ -60,8 +60,14 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check cosinter tests bench docs/conf.py docs/validation/build.py
 	$(BIN)/mypy
 
+# the MPI tests (two ranks against a serial run) also run where .venv-mpi exists
+# (make install-mpi; the CI script makes it)
 test: lint
 	$(BIN)/python -m pytest -m "not slow" -q
+	@if [ -f $(MPI_STAMP) ]; then \
+		echo "$(MPI_BIN)/python -m pytest -q tests/solver/test_mpi.py"; \
+		$(MPI_BIN)/python -m pytest -q tests/solver/test_mpi.py; \
+	else echo "(no $(MPI_VENV): the MPI tests were skipped; make install-mpi)"; fi
 
 test-slow: $(STAMP)
 	$(BIN)/python -m pytest -m slow -q

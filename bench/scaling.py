@@ -27,7 +27,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -79,10 +81,25 @@ hold = "1 h"
 """
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory (Linux: ru_maxrss in kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
 def child(
-    side: int, steps: int, dt: float, max_sweeps: int, tol: float, memory_gib: float
+    side: int,
+    steps: int,
+    dt: float,
+    max_sweeps: int,
+    tol: float,
+    memory_gib: float,
+    solver: str = "scipy",
 ) -> dict[str, Any]:
-    """Build a side x side stack, take ``steps`` fixed steps; timings and peak memory."""
+    """Build a side x side stack, take ``steps`` fixed steps; timings and peak memory.
+
+    With ``solver="petsc"`` under ``mpirun`` this runs on rank 0 (the other ranks
+    serve its MUMPS solves, :func:`cosinter.solver.distributed.root_session`).
+    """
     if memory_gib > 0:
         # fail with MemoryError instead of waking the OOM killer on a shared machine
         limit = int(memory_gib * 2**30)
@@ -97,7 +114,7 @@ def child(
         t0 = time.perf_counter()
         case, raw = load_case(path)
         sim = Simulation(case, raw)
-        system = sim.transport_system()
+        system = sim.transport_system(solver)
     T = sim.program.temperature(0.0)
     system.update_coefficients(T)
     setup = time.perf_counter() - t0
@@ -128,9 +145,23 @@ def child(
         "cpu_per_step_s": float(np.median(cpus[1:] or cpus)),
         "sweeps_per_step": float(np.mean(rest_sweeps)),
         "time_per_sweep_s": float(np.sum(rest) / max(np.sum(rest_sweeps), 1)),
-        # Linux: kilobytes
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0,
+        "solver": solver,
+        "peak_rss_mib": peak_rss_mib(),
     }
+
+
+def child_ranks(args: argparse.Namespace) -> None:
+    """``--child`` under ``mpirun``: rank 0 measures, the others serve; one JSON line each."""
+    from cosinter.solver.distributed import root_session
+
+    with root_session() as root:
+        if root:
+            out = child(args.child, args.steps, args.dt, 30, 1e-5, args.memory_limit_gib, "petsc")
+            print(json.dumps(out), flush=True)
+    if not root and args.report_dir is not None:
+        # a file per serving rank: mpirun may merge the ranks' stdout lines
+        report = {"serving_rank_peak_rss_mib": peak_rss_mib()}
+        (args.report_dir / f"rank{os.getpid()}.json").write_text(json.dumps(report))
 
 
 def fit(cells: list[float], values: list[float]) -> float:
@@ -142,7 +173,9 @@ def fit(cells: list[float], values: list[float]) -> float:
 
 
 def run_size(side: int, args: argparse.Namespace) -> dict[str, Any]:
+    launcher = ["mpirun", "-n", str(args.ranks)] if args.ranks > 1 else []
     command = [
+        *launcher,
         sys.executable,
         str(Path(__file__).resolve()),
         "--child",
@@ -153,11 +186,24 @@ def run_size(side: int, args: argparse.Namespace) -> dict[str, Any]:
         str(args.dt),
         "--memory-limit-gib",
         str(args.memory_limit_gib),
+        "--solver",
+        args.solver,
     ]
+    reports = Path(tempfile.mkdtemp(prefix="cosinter-scaling-ranks-"))
+    command += ["--report-dir", str(reports)]
+    env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    if args.ranks > 1:
+        # one BLAS thread per rank: N ranks on N cores
+        env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     t0 = time.perf_counter()
     try:
         proc = subprocess.run(
-            command, capture_output=True, text=True, timeout=args.size_timeout, check=False
+            command,
+            capture_output=True,
+            text=True,
+            timeout=args.size_timeout,
+            check=False,
+            env=env,
         )
     except subprocess.TimeoutExpired:
         return {"side": side, "error": f"timed out after {args.size_timeout:g} s"}
@@ -165,6 +211,15 @@ def run_size(side: int, args: argparse.Namespace) -> dict[str, Any]:
         return {"side": side, "error": proc.stderr.strip()[-2000:] or f"exit {proc.returncode}"}
     out = json.loads(proc.stdout.strip().splitlines()[-1])
     out["process_wall_s"] = time.perf_counter() - t0
+    out["ranks"] = args.ranks
+    serving = [
+        json.loads(p.read_text())["serving_rank_peak_rss_mib"] for p in reports.glob("*.json")
+    ]
+    shutil.rmtree(reports, ignore_errors=True)
+    out["serving_ranks_peak_rss_mib"] = serving
+    out["rank0_peak_rss_mib"] = out["peak_rss_mib"]
+    # the job's memory: every rank's peak (an upper bound on the peak of the sum)
+    out["peak_rss_mib"] = out["peak_rss_mib"] + float(sum(serving))
     return dict(out)
 
 
@@ -183,17 +238,34 @@ def main(argv: list[str] | None = None) -> int:
         default=8.0,
         help="address-space limit per size (0: none); a size beyond it fails cleanly",
     )
+    parser.add_argument(
+        "--solver", choices=("scipy", "petsc"), default="scipy", help="linear-solver back end"
+    )
+    parser.add_argument(
+        "--ranks", type=int, default=1, help="MPI ranks (mpirun -n; --solver petsc only)"
+    )
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
+    parser.add_argument("--report-dir", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, default=None, help="results JSON")
     args = parser.parse_args(argv)
     if args.steps is None:
         args.steps = 3 if args.quick else 4
+    if args.ranks > 1 and args.solver != "petsc":
+        parser.error("--ranks > 1 needs --solver petsc")
     if args.child is not None:
+        if args.solver == "petsc":
+            child_ranks(args)
+            return 0
         print(json.dumps(child(args.child, args.steps, args.dt, 30, 1e-5, args.memory_limit_gib)))
         return 0
 
     sides = args.sides or (QUICK_SIDES if args.quick else SIDES)
-    record: dict[str, Any] = {"machine": _common.machine(), "quick": args.quick}
+    record: dict[str, Any] = {
+        "machine": _common.machine(),
+        "quick": args.quick,
+        "solver": args.solver,
+        "ranks": args.ranks,
+    }
     record["setup"] = {
         "case": CASE.format(n="N", h=1.0, width="N", half="N/2"),
         "steps": args.steps,
@@ -252,7 +324,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:  # a smoke run: no verdict on the 1e3 .. 1e6 targets
         record["targets"] = {k: f"not judged (--quick: {v})" for k, v in record["targets"].items()}
     _common.finish_machine(record)
-    path = _common.write_results("scaling_quick" if args.quick else "scaling", record, args.output)
+    name = "scaling" + ("" if args.solver == "scipy" else f"_petsc_{args.ranks}ranks")
+    path = _common.write_results(name + ("_quick" if args.quick else ""), record, args.output)
 
     rows = [
         (

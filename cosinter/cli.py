@@ -42,8 +42,8 @@ def _parser() -> argparse.ArgumentParser:
         "--solver",
         choices=("scipy", "petsc"),
         default="scipy",
-        help="linear solver: scipy (default; holds closed inventories exactly) or petsc"
-        " (FiPy's PETSc suite; needs make install-mpi)",
+        help="linear solver: scipy (default, SuperLU on this process) or petsc (MUMPS"
+        " through PETSc, across the ranks of `mpirun -n N`; needs make install-mpi)",
     )
 
     c = sub.add_parser("check", help="validate a case and print what it resolves to")
@@ -129,23 +129,17 @@ def _load(path: Path, overrides: Sequence[str]):  # type: ignore[no-untyped-def]
         raise CaseError(detail, file=str(path), key=exc.key, line=line) from None
 
 
-def _select_suite(solver: str) -> None:
-    """Ask FiPy for the solver suite of ``--solver`` (FiPy reads it once, at import)."""
-    import os
-
-    if "fipy" in sys.modules:
-        import fipy
-
-        if fipy.solvers.solver_suite != solver:
-            raise InputError(
-                f"--solver {solver}: FiPy is already loaded with {fipy.solvers.solver_suite!r}"
-            )
-        return
-    os.environ["FIPY_SOLVERS"] = solver
-
-
 def _run(args: argparse.Namespace) -> int:
-    _select_suite(args.solver)
+    if args.solver == "petsc":
+        from cosinter.solver.distributed import root_session
+
+        # under mpirun rank 0 runs the case; the other ranks serve its MUMPS solves
+        with root_session() as root:
+            return _run_case(args) if root else EXIT_OK
+    return _run_case(args)
+
+
+def _run_case(args: argparse.Namespace) -> int:
     sim = _load(args.case, args.overrides)  # validates fully before touching outputs
     if args.resume and not _resume_notice(sim, args):
         return EXIT_OK

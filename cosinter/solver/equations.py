@@ -47,9 +47,9 @@ by ~10 %). Specifying the two face coefficients directly avoids both.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import fipy
 import fipy.solvers.scipy
@@ -142,13 +142,27 @@ class _ConservingLU(fipy.solvers.scipy.LinearLUSolver):
     :class:`TransportSystem` sets it around each solve of a closed species.
     ``implicit`` maps a variable to a matrix :math:`M` of extra cell inflows
     :math:`M c` (mol/s; the cross terms of rotated tensors), added to its block.
+    ``factorize`` is the back end's LU (:func:`superlu`, or MUMPS across MPI ranks:
+    :class:`cosinter.solver.distributed.PetscLU`).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, factorize: Factorize | None = None) -> None:
         super().__init__(tolerance=1e-12, iterations=1)
         self.inventories: dict[int, tuple[FloatArray, FloatArray]] = {}
         self.implicit: dict[int, sparse.csr_matrix] = {}
         self.equilibrate = True  # see conserving_solve
+        self.factorize: Factorize = superlu if factorize is None else factorize
+        self.ranks = 1  # MPI ranks the factorizations run on
+
+    def solve_system(
+        self,
+        L: sparse.spmatrix,
+        x: FloatArray,
+        b: FloatArray,
+        rows: list[tuple[int, FloatArray, FloatArray]],
+    ) -> FloatArray:
+        """:func:`conserving_solve` with this solver's LU and row scaling."""
+        return conserving_solve(L, x, b, rows, self.equilibrate, self.factorize)
 
     def _solve_(self, L: Any, x: FloatArray, b: FloatArray) -> FloatArray:
         variables = getattr(self.var, "vars", [self.var])
@@ -167,7 +181,7 @@ class _ConservingLU(fipy.solvers.scipy.LinearLUSolver):
                 sign = float(np.sign(np.sum(L.diagonal()[block])))
                 L = L - sign * _embed(inflow, offset, L.shape)
             offset += size
-        return conserving_solve(sparse.csr_matrix(L), x, b, rows, self.equilibrate)
+        return self.solve_system(sparse.csr_matrix(L), x, b, rows)
 
 
 #: SuperLU's column ordering: minimum degree on A^T + A. With the 2D/3D settings of
@@ -213,9 +227,10 @@ def assign(var: fipy.CellVariable, value: FloatArray) -> None:
 
     FiPy's ``setValue`` wraps the value in a ``_Constant``, indexes it by the
     overlapping (ghost) cell ids and evaluates that expression: ~150 us per call,
-    several times per Newton sweep. On one process (:class:`TransportSystem` refuses
-    more) the ids are all cells, so copying into the value and marking it fresh
-    (what ``setValue`` ends with; dependent variables are marked stale) is the same.
+    several times per Newton sweep. On a serial mesh (:func:`build_mesh` makes no
+    other, also under ``mpirun``) the ids are all cells, so copying into the value
+    and marking it fresh (what ``setValue`` ends with; dependent variables are
+    marked stale) is the same.
     """
     var._value[...] = value
     var._markFresh()
@@ -226,12 +241,58 @@ def update_old(var: fipy.CellVariable) -> None:
     assign(var.old, np.asarray(var.value))
 
 
+class Factorization(Protocol):
+    """An LU factorization: what :func:`conserving_solve` needs of a back end."""
+
+    def solve(self, rhs: FloatArray) -> FloatArray:
+        """:math:`A^{-1} b` for a vector, or for every column of a 2D array."""
+        ...
+
+    def close(self) -> None:
+        """Free the factors (on every MPI rank for the PETSc back end)."""
+        ...
+
+
+#: ``factorize(matrix, equilibrate)``: the LU of a CSC matrix; ``equilibrate`` says
+#: its rows were scaled to unit maximum (2D/3D: threshold pivoting, see
+#: :data:`LU_2D_OPTIONS`).
+Factorize = Callable[[sparse.csc_matrix, bool], Factorization]
+
+
+class _SuperLU:
+    """SciPy's SuperLU factors as a :class:`Factorization`."""
+
+    def __init__(self, matrix: sparse.csc_matrix, equilibrate: bool) -> None:
+        self._lu = splu(matrix, permc_spec=LU_ORDERING, **(LU_2D_OPTIONS if equilibrate else {}))
+
+    def solve(self, rhs: FloatArray) -> FloatArray:
+        return np.asarray(self._lu.solve(rhs), dtype=float)
+
+    def close(self) -> None:
+        """Nothing to free explicitly (garbage collected)."""
+
+
+def superlu(matrix: sparse.csc_matrix, equilibrate: bool) -> Factorization:
+    """The default back end's LU: SuperLU with :data:`LU_ORDERING` (and
+    :data:`LU_2D_OPTIONS` for equilibrated 2D/3D rows), on this process."""
+    return _SuperLU(matrix, equilibrate)
+
+
+def petsc_lu(matrix: sparse.csc_matrix, equilibrate: bool) -> Factorization:
+    """The PETSc back end's LU: MUMPS across the MPI ranks
+    (:class:`cosinter.solver.distributed.PetscLU`; MUMPS pivots by its own threshold)."""
+    from cosinter.solver.distributed import PetscLU
+
+    return PetscLU(matrix)
+
+
 def conserving_solve(
     L: sparse.csr_matrix,
     x: FloatArray,
     b: FloatArray,
     rows: list[tuple[int, FloatArray, FloatArray]],
     equilibrate: bool = True,
+    factorize: Factorize | None = None,
 ) -> FloatArray:
     r"""Solve :math:`Lx = b` by sparse LU, holding chosen inventories (a bordered system).
 
@@ -243,7 +304,9 @@ def conserving_solve(
     symmetric :data:`LU_ORDERING`. A 1D matrix is banded, has no fill to save, and
     keeps SuperLU's defaults: its round-off stays as the 1D verification tests pin it
     (an immobile species held to 2 ulp beside Poisson's rows, 5 ulp scaled).
+    ``factorize`` is the LU (default :func:`superlu`; the PETSc back end's MUMPS).
     """
+    factorize = superlu if factorize is None else factorize
     rows_csr = sparse.csr_matrix(L, copy=True)
     rows_csr.sum_duplicates()
     scale = float(np.max(np.abs(rows_csr.diagonal())))
@@ -252,11 +315,27 @@ def conserving_solve(
         rows_csr.data *= np.repeat(row_scale, np.diff(rows_csr.indptr))
     matrix = rows_csr.tocsc()
     b = row_scale * b
-    if not rows:
-        lu = splu(matrix, permc_spec=LU_ORDERING, **(LU_2D_OPTIONS if equilibrate else {}))
-        x -= lu.solve(matrix @ x - b)
-        return x
-    n, m = L.shape[0], len(rows)
+    lu = factorize(matrix, equilibrate)
+    try:
+        if not rows:
+            x -= lu.solve(matrix @ x - b)
+            return x
+        return _bordered(lu, matrix, x, b, rows, row_scale, scale)
+    finally:
+        lu.close()
+
+
+def _bordered(
+    lu: Factorization,
+    matrix: sparse.csc_matrix,
+    x: FloatArray,
+    b: FloatArray,
+    rows: list[tuple[int, FloatArray, FloatArray]],
+    row_scale: FloatArray,
+    scale: float,
+) -> FloatArray:
+    """:func:`conserving_solve` with held inventories: block elimination, refined once."""
+    n, m = matrix.shape[0], len(rows)
     sources = np.zeros((n, m))
     weights = np.zeros((m, n))
     olds = np.zeros(n)
@@ -269,14 +348,13 @@ def conserving_solve(
         sources[cells, k] = weights[k, cells] * shape * scale
         olds[cells] = old
     sources *= row_scale[:, None]  # the border's sources, in the scaled rows
-    lu = splu(matrix, permc_spec=LU_ORDERING, **(LU_2D_OPTIONS if equilibrate else {}))
     solved_sources = lu.solve(sources)
     schur = weights @ solved_sources
 
     def bordered_solve(top: FloatArray, bottom: FloatArray) -> tuple[FloatArray, FloatArray]:
         # block elimination: [A u; w^T 0] [d; l] = [top; bottom]
         y = lu.solve(top)
-        lam = np.linalg.solve(schur, weights @ y - bottom)
+        lam = np.asarray(np.linalg.solve(schur, weights @ y - bottom), dtype=float)
         return y - solved_sources @ lam, lam
 
     # correction form: the change from the current iterate; the border rows'
@@ -292,46 +370,15 @@ def conserving_solve(
     return x
 
 
-def _petsc_solver() -> Any:
-    """PETSc's direct LU through FiPy (``--solver petsc``), without the bordered row.
-
-    The inventories are not held: :attr:`TransportSystem.max_inventory_drift` shows
-    what the solves lose. FiPy builds PETSc matrices only on a mesh made with its
-    PETSc suite, so ``FIPY_SOLVERS=petsc`` must be set before FiPy is imported (the
-    ``cosinter run --solver petsc`` command does that). In parallel PETSc's LU needs
-    an external factorization (``PETSC_OPTIONS=-pc_factor_mat_solver_type mumps``).
-    """
-    from fipy.solvers.petsc import LinearLUSolver
-    from fipy.solvers.petsc.preconditioners.luPreconditioner import LUPreconditioner
-
-    class _PivotingLU(LUPreconditioner):
-        # PETSc's own LU does not pivot: on our badly scaled matrices (cell volumes
-        # ~1e-27 m^3 beside face conductances of the fast in-plane D) it returns
-        # inf/nan. SuperLU (one process) and MUMPS (several) pivot.
-        def _applyToSolver(self, solver: Any, matrix: Any) -> None:
-            super()._applyToSolver(solver, matrix)
-            parallel = fipy.tools.parallelComm.Nproc > 1
-            solver.getPC().setFactorSolverType("mumps" if parallel else "superlu")
-
-    class _PetscLU(LinearLUSolver):
-        def __init__(self) -> None:
-            # the residual is refined to 1e-12 of the initial one (a few LU solves at most)
-            super().__init__(tolerance=1e-12, criterion="initial", iterations=4)
-            self.preconditioner = _PivotingLU()
-            self.inventories: dict[int, tuple[FloatArray, FloatArray]] = {}
-
-    return _PetscLU()
-
-
 def make_solver(backend: str) -> Any:
     """The linear solver of a back end in :data:`SOLVER_BACKENDS`.
 
     Raises
     ------
     InputError
-        An unknown back end, or one that does not match FiPy's solver suite.
+        An unknown back end, the scipy one under ``mpirun``, or the PETSc one
+        without petsc4py/mpi4py.
     """
-    suite = fipy.solvers.solver_suite
     if backend == "scipy":
         # under mpirun the scipy suite leaves FiPy serial: every rank would run it all
         if max(fipy.tools.parallelComm.Nproc, getattr(fipy.solvers, "_Nproc", 1)) > 1:
@@ -340,13 +387,11 @@ def make_solver(backend: str) -> Any:
             )
         return _ConservingLU()
     if backend == "petsc":
-        if suite != "petsc":
-            raise InputError(
-                f"--solver petsc needs FiPy's PETSc suite (FiPy was imported with {suite!r}):"
-                " set FIPY_SOLVERS=petsc before FiPy is imported; petsc4py must be"
-                " installed (make install-mpi)"
-            )
-        return _petsc_solver()
+        from cosinter.solver.distributed import world
+
+        solver = _ConservingLU(factorize=petsc_lu)
+        _, solver.ranks = world()  # InputError without petsc4py/mpi4py
+        return solver
     raise InputError(f"unknown solver {backend!r}; one of {', '.join(SOLVER_BACKENDS)}")
 
 
@@ -421,8 +466,8 @@ class TransportSystem:
         ``{"left": {species: c}, "right": {...}}`` fixed concentrations (mol/m^3).
     reference_assembly
         Assemble the matrices with FiPy's terms instead of
-        :mod:`cosinter.solver.assembly` (the same numbers, ~10x slower; always so
-        with the PETSc back end, whose matrices FiPy builds).
+        :mod:`cosinter.solver.assembly` (the same numbers, ~10x slower; FiPy's
+        scipy suite only).
     """
 
     geometry: StackGeometry
@@ -436,7 +481,7 @@ class TransportSystem:
     face_mesh: FaceMesh = field(init=False)
     faces: FaceGeometry = field(init=False)
     species: dict[str, SpeciesState] = field(init=False)
-    solver: Any = field(init=False)  # _ConservingLU, or PETSc's LU (backend "petsc")
+    solver: _ConservingLU = field(init=False)
     max_inventory_drift: float = field(init=False, default=0.0)
     anisotropic: bool = field(init=False, default=False)
     cross_stencil: CrossStencil | None = field(init=False, default=None)
@@ -462,21 +507,14 @@ class TransportSystem:
 
     def __post_init__(self) -> None:
         self.solver = make_solver(self.backend)
-        if fipy.tools.parallelComm.Nproc > 1:
-            # FiPy would partition the mesh (local cell and face numbers, overlap
-            # cells); every per-cell array here is global (README, "Large meshes")
-            raise InputError(
-                "cosinter runs on one MPI process only so far: its per-cell arrays are"
-                " global, FiPy's partitioned meshes are local (run without mpirun, or"
-                " with -n 1)"
-            )
+        if self.reference_assembly and fipy.solvers.solver_suite != "scipy":
+            # FiPy's terms would build PETSc matrices for a scipy-suite solver
+            raise InputError("reference_assembly needs FiPy's scipy suite (FIPY_SOLVERS=scipy)")
         self.mesh = build_mesh(self.geometry)
         self.faces = FaceGeometry.of(self.mesh, self.geometry)
         self._volumes = self.geometry.cell_volumes
-        self._fast = self.backend == "scipy" and not self.reference_assembly
-        if isinstance(self.solver, _ConservingLU):
-            # the direct path solves through conserving_solve with this setting too
-            self.solver.equilibrate = self.geometry.dimension > 1
+        self._fast = not self.reference_assembly
+        self.solver.equilibrate = self.geometry.dimension > 1
         faces = self.faces
         self.face_mesh = FaceMesh.of(
             faces.cell1,
@@ -894,8 +932,7 @@ class TransportSystem:
         linearised at the current iterate, :math:`F = T c + t_0`; the cell inflow
         :math:`\nabla_h\cdot(T c)` goes into the matrix (through
         :attr:`_ConservingLU.implicit`) and :math:`t_0` (from fixed ends) is
-        returned as an explicit face flux (with a solver that has no ``implicit``
-        hook, PETSc's, the whole cross flux is explicit). The sweeps iterate the
+        returned as an explicit face flux. The sweeps iterate the
         limiters' choices to convergence. The one-sided differences are taken within
         a material only: across a material interface :math:`c` jumps by the partition and its
         difference is no gradient, so those faces (and closed walls) contribute zero
@@ -921,11 +958,7 @@ class TransportSystem:
             self.geometry.dimension,
             frozen,
         )
-        implicit = getattr(self.solver, "implicit", None)
-        if implicit is None:
-            # a solver without the hook (PETSc): the whole cross flux explicit, swept
-            return np.asarray(T @ state.var.value) + t0
-        implicit[id(state.var)] = stencil.divergence @ T
+        self.solver.implicit[id(state.var)] = stencil.divergence @ T
         return t0
 
     # ------------------------------------------------------------------ stepping
@@ -999,8 +1032,6 @@ class TransportSystem:
                         state.equation.solve(var=state.var, dt=dt, solver=self.solver)
                     finally:
                         self.solver.inventories = {}
-                if self.backend != "scipy" and inventories:
-                    self._project_inventory(state, inventories[id(state.var)][1])
                 sweep += 1
                 current = np.array(state.var.value)
                 change = float(np.max(np.abs(current - previous))) / state.scale
@@ -1064,7 +1095,7 @@ class TransportSystem:
     ) -> None:
         """One linear solve of ``states`` (:meth:`assemble`), values set in place."""
         matrix, rhs, x, rows = self.assemble(states, dt, inventories)
-        x = conserving_solve(matrix, x, rhs, rows, self.solver.equilibrate)
+        x = self.solver.solve_system(matrix, x, rhs, rows)
         n = self.face_mesh.n_cells
         for k, state in enumerate(states):
             assign(state.var, x[k * n : (k + 1) * n])
@@ -1123,7 +1154,7 @@ class TransportSystem:
             current.append(np.asarray(self.phi.value, dtype=float))
             assembler = self._coupled
         matrix = assembler.matrix(values)
-        implicit = getattr(self.solver, "implicit", {})
+        implicit = self.solver.implicit
         for k, state in enumerate(states):
             # the cross terms' inflow M c (rotated tensors) moves to the left
             inflow_matrix = implicit.get(id(state.var))
@@ -1137,9 +1168,7 @@ class TransportSystem:
         """One linear solve of the phase field (:meth:`assemble_interphase`)."""
         assert self.eta is not None
         matrix, rhs = self.assemble_interphase(dt, face_coeff, implicit, explicit)
-        x = conserving_solve(
-            matrix, np.array(self.eta.value, dtype=float), rhs, [], self.solver.equilibrate
-        )
+        x = self.solver.solve_system(matrix, np.array(self.eta.value, dtype=float), rhs, [])
         assign(self.eta, x)
 
     def assemble_interphase(
@@ -1397,23 +1426,6 @@ class TransportSystem:
             for state in states.values()
             if state.fixed_left is None and state.fixed_right is None
         }
-
-    def _project_inventory(self, state: SpeciesState, held: FloatArray) -> None:
-        """Put back what a solve without the bordered row lost (``backend != "scipy"``).
-
-        The same correction as the border's, a source shaped like the concentrations,
-        but after the solve: fine for a species solved alone, not for the charged
-        species and the potential (a projection would leave the potential behind; they
-        are left as solved, and ``max_inventory_drift`` shows the loss).
-        """
-        volumes = self._volumes
-        x = np.array(state.var.value, dtype=float)
-        peak = float(np.max(np.abs(x)))
-        shape = np.abs(x) / peak if peak > 0.0 else np.ones_like(x)
-        lam = (float(np.dot(volumes, held)) - float(np.dot(volumes, x))) / float(
-            np.dot(volumes, shape)
-        )
-        assign(state.var, x + lam * shape)
 
     @staticmethod
     def _held(state: SpeciesState, dt: float) -> FloatArray:

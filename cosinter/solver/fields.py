@@ -19,21 +19,29 @@ FloatArray = NDArray[np.float64]
 
 
 def build_mesh(geometry: StackGeometry) -> fipy.meshes.mesh.Mesh:
-    """A FiPy grid for the stack (x fastest; periodic laterally if asked)."""
+    """A FiPy grid for the stack (x fastest; periodic laterally if asked).
+
+    Always serial (FiPy's ``serialComm``), also under ``mpirun``: cosinter's per-cell
+    arrays are global, and the PETSc back end distributes the LU, not the mesh
+    (:mod:`cosinter.solver.distributed`).
+    """
     dx = geometry.dx
+    comm = fipy.tools.serialComm
     if geometry.dimension == 1:
-        return fipy.Grid1D(dx=dx)
+        return fipy.Grid1D(dx=dx, communicator=comm)
     n = geometry.n_lateral
     dl = geometry.d_lateral
     if geometry.dimension == 2:
         if geometry.periodic:
-            return fipy.PeriodicGrid2DTopBottom(dx=dx, dy=[dl] * n, nx=len(dx), ny=n)
-        return fipy.Grid2D(dx=dx, dy=[dl] * n)
+            return fipy.PeriodicGrid2DTopBottom(
+                dx=dx, dy=[dl] * n, nx=len(dx), ny=n, communicator=comm
+            )
+        return fipy.Grid2D(dx=dx, dy=[dl] * n, communicator=comm)
     if geometry.periodic:
         return fipy.PeriodicGrid3DTopBottomFrontBack(
-            dx=dx, dy=[dl] * n, dz=[dl] * n, nx=len(dx), ny=n, nz=n
+            dx=dx, dy=[dl] * n, dz=[dl] * n, nx=len(dx), ny=n, nz=n, communicator=comm
         )
-    return fipy.Grid3D(dx=dx, dy=[dl] * n, dz=[dl] * n)
+    return fipy.Grid3D(dx=dx, dy=[dl] * n, dz=[dl] * n, communicator=comm)
 
 
 @dataclass(frozen=True)

@@ -1103,11 +1103,19 @@ class Simulation:
                 prev_rate=rates or None,
                 next_frame=int(meta["next_frame"]),
             )
-        outputs = _Outputs(
-            self, out_dir, self.record(), None if point is None else point.checkpoint
-        )
+        record = self.record()
+        record["linear_solver"] = {"backend": solver, "mpi_ranks": system.solver.ranks}
+        outputs = _Outputs(self, out_dir, record, None if point is None else point.checkpoint)
         observers: Sequence[Any] = (outputs, _Progress(self.program.duration, progress))
-        state = run(system, self.program, self.frame_times, self.control(), observers, resume=start)
+        try:
+            state = run(
+                system, self.program, self.frame_times, self.control(), observers, resume=start
+            )
+        finally:
+            if solver == "petsc":
+                from cosinter.solver.distributed import free_factors
+
+                free_factors()  # the MUMPS factors kept for the next sweep
         stats = state.stats.as_dict()
         return Result(
             directory=out_dir,

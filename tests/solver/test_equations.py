@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import fipy
 import numpy as np
 import pytest
@@ -49,6 +51,49 @@ def test_bordered_lu_without_inventories_is_the_plain_solve() -> None:
     _, plain, _ = one_step(fipy.LinearLUSolver(tolerance=1e-12, iterations=1), False, dt)
     _, ours, _ = one_step(_ConservingLU(), False, dt)
     assert ours == pytest.approx(plain, rel=1e-13)
+
+
+class CountingLU:
+    """SuperLU as a back end that counts its factorizations and closes."""
+
+    def __init__(self) -> None:
+        self.opened = 0
+        self.closed = 0
+
+    def __call__(self, matrix: Any, equilibrate: bool) -> Any:
+        from cosinter.solver.equations import superlu
+
+        lu = superlu(matrix, equilibrate)
+        self.opened += 1
+        outer = self
+
+        class Tracked:
+            def solve(self, rhs: np.ndarray) -> np.ndarray:
+                if outer.fail:
+                    raise RuntimeError("singular")
+                return lu.solve(rhs)
+
+            def close(self) -> None:
+                outer.closed += 1
+
+        return Tracked()
+
+    fail = False
+
+
+def test_a_factorization_back_end_is_used_and_always_closed() -> None:
+    """What the PETSc back end relies on: every factorization is freed (collectively,
+    on every MPI rank), also when the solve raises."""
+    counting = CountingLU()
+    drift, value, _ = one_step(_ConservingLU(factorize=counting), hold=True)
+    _, reference, _ = one_step(_ConservingLU(), hold=True)
+    assert counting.opened == counting.closed == 1
+    assert drift < 1e-14
+    assert np.array_equal(value, reference)  # the same LU, the same numbers
+    counting.fail = True
+    with pytest.raises(RuntimeError, match="singular"):
+        one_step(_ConservingLU(factorize=counting), hold=True)
+    assert counting.opened == counting.closed == 2
 
 
 def test_assign_is_set_value() -> None:

@@ -1,8 +1,10 @@
-"""The PETSc back end (``cosinter run --solver petsc``) and its MPI limits.
+"""The PETSc back end (``cosinter run --solver petsc``): MUMPS on one and on two ranks.
 
-FiPy picks its solver suite once, at import, and this process has FiPy with scipy:
-PETSc runs go to subprocesses with ``FIPY_SOLVERS=petsc``. Those tests skip where
-petsc4py or mpi4py is missing (``make install-mpi`` brings them).
+Rank 0 runs the case; the other ranks take part in every LU (factors split between
+them, :mod:`cosinter.solver.distributed`). The two-rank runs go to ``mpirun``
+subprocesses and are compared with a serial run of the default solver. The tests
+that need petsc4py/mpi4py skip where they are missing (``make install-mpi`` brings
+them; ``make test`` runs this file in ``.venv-mpi`` when it exists).
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ import os
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+import scipy.sparse as sparse
 
 from cosinter.case import validate_case
 from cosinter.cli import main
@@ -28,51 +32,136 @@ from cosinter.solver.simulation import Simulation
 HAVE_PETSC = all(importlib.util.find_spec(m) is not None for m in ("petsc4py", "mpi4py"))
 MPIRUN = shutil.which("mpirun")
 needs_petsc = pytest.mark.skipif(not HAVE_PETSC, reason="petsc4py/mpi4py absent (make install-mpi)")
+needs_mpirun = pytest.mark.skipif(not HAVE_PETSC or MPIRUN is None, reason="no petsc4py/mpirun")
 
+# NCM111 (003) | LLTO, 40 x 10 cells of 1 nm, one fast channel, Li only: ~2 s
+SMALL_2D = """\
+[case]
+name = "mpi_small"
 
-def small_2d() -> dict[str, Any]:
-    """NCM111 (003) | LLTO, 40 x 10 cells of 1 nm, one fast channel: 4 s serial."""
-    return {
-        "case": {"name": "mpi_small"},
-        "mesh": {
-            "dimension": 2,
-            "cell_size": "1 nm",
-            "width": "10 nm",
-            "lateral": "no_flux",
-            "channels": {"layer": 0, "spacing": "10 nm", "width": "2 nm", "D_factor": 100},
-        },
-        "layers": [
-            {"material": "NCM111", "thickness": "20 nm", "orientation": {"plane": [0, 0, 3]}},
-            {"material": "LLTO", "thickness": "20 nm"},
-        ],
-        "species": {"Li": {"charge": 1}},
-        "temperature": {"initial": "400 degC", "steps": [{"hold": "30 min"}]},
-    }
+[mesh]
+dimension = 2
+cell_size = "1 nm"
+width = "10 nm"
+lateral = "no_flux"
+channels = { layer = 0, spacing = "10 nm", width = "2 nm", D_factor = 100 }
 
+[[layers]]
+material = "NCM111"
+thickness = "20 nm"
+orientation = { plane = [0, 0, 3] }
 
-RUNNER = """
-import json, sys
-from cosinter.case import validate_case
-from cosinter.solver.simulation import Simulation
-raw = json.loads(sys.argv[1])
-result = Simulation(validate_case(raw), raw).run(sys.argv[2], progress=False, solver="petsc")
+[[layers]]
+material = "LLTO"
+thickness = "20 nm"
+
+[species.Li]
+charge = 1
+
+[temperature]
+initial = "400 degC"
+steps = [{ hold = "30 min" }]
 """
 
+# periodic sides, NCM111 tilted 30 deg (rotated tensors: the cross terms' implicit
+# matrix), charged Li with the potential in one matrix (bordered rows) and Ti: ~5 s
+CHARGED_2D = """\
+[case]
+name = "mpi_charged"
 
-def petsc_env() -> dict[str, str]:
-    env = dict(os.environ, FIPY_SOLVERS="petsc", OMPI_MCA_rmaps_base_oversubscribe="1")
+[mesh]
+dimension = 2
+cell_size = "1 nm"
+width = "8 nm"
+lateral = "periodic"
+
+[[layers]]
+material = "NCM111"
+thickness = "12 nm"
+orientation = { tilt = "30 deg" }
+
+[[layers]]
+material = "LLTO"
+thickness = "12 nm"
+
+[species.Li]
+charge = 1
+[species.Ti]
+
+[electrostatics]
+enabled = true
+
+[temperature]
+initial = "300 degC"
+steps = [{ to = "500 degC", ramp = "50 K/min" }, { hold = "5 min" }]
+"""
+
+CASES = {"small_2d": SMALL_2D, "charged_2d": CHARGED_2D}
+
+
+def mpi_env() -> dict[str, str]:
+    """One BLAS thread per rank; Open MPI may run as root and oversubscribe."""
+    env = dict(os.environ, OMPI_MCA_rmaps_base_oversubscribe="1")
     env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
+    env.pop("FIPY_SOLVERS", None)  # the launcher decides (cosinter.solver)
     return env
 
 
-def final_li(directory: Path) -> np.ndarray:
+def write_case(tmp_path: Path, name: str) -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(CASES[name])
+    return path
+
+
+def run_serial(path: Path, out: Path, solver: str = "scipy") -> None:
+    raw = tomllib.loads(path.read_text())
+    Simulation(validate_case(raw), raw).run(out, progress=False, solver=solver)
+
+
+def mpirun(
+    args: list[str], ranks: int = 2, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    assert MPIRUN is not None
+    command = [MPIRUN, "-n", str(ranks), sys.executable, "-m", "cosinter", *args]
+    return subprocess.run(
+        command, env=mpi_env(), capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def final(directory: Path, name: str) -> np.ndarray:
     with np.load(directory / "checkpoint.npz") as data:
-        return np.array(data["c/Li"])
+        return np.array(data[f"c/{name}"])
 
 
-def stats(directory: Path) -> dict[str, Any]:
-    record: dict[str, Any] = json.loads((directory / "run.json").read_text())
-    return dict(record["solver_statistics"])
+def record(directory: Path) -> dict[str, Any]:
+    return dict(json.loads((directory / "run.json").read_text()))
+
+
+def files(directory: Path) -> list[str]:
+    return sorted(str(p.relative_to(directory)) for p in directory.rglob("*") if p.is_file())
+
+
+def frame_times(directory: Path) -> list[str]:
+    text = (directory / "fields.pvd").read_text()
+    return [part.split('"')[1] for part in text.split("timestep=")[1:]]
+
+
+# ------------------------------------------------------------------ without petsc4py
+
+
+@pytest.mark.skipif(HAVE_PETSC, reason="petsc4py is installed here")
+def test_petsc_without_petsc4py_says_how_to_get_it() -> None:
+    with pytest.raises(InputError, match="make install-mpi"):
+        make_solver("petsc")
+
+
+@pytest.mark.skipif(HAVE_PETSC, reason="petsc4py is installed here")
+def test_cli_petsc_without_petsc4py_is_an_input_error(tmp_path: Path) -> None:
+    path = write_case(tmp_path, "small_2d")
+    args = ["run", str(path), "-o", str(tmp_path / "out"), "--quiet", "--solver", "petsc"]
+    assert main(args) == 2
+    assert not (tmp_path / "out" / "run.json").exists()
 
 
 def test_unknown_solver_is_an_input_error() -> None:
@@ -80,46 +169,153 @@ def test_unknown_solver_is_an_input_error() -> None:
         make_solver("umfpack")
 
 
-def test_petsc_needs_fipy_petsc_suite() -> None:
-    # this process imported FiPy with the scipy suite
-    with pytest.raises(InputError, match="FIPY_SOLVERS=petsc"):
-        make_solver("petsc")
-
-
-def test_cli_refuses_a_suite_switch_after_fipy_is_loaded(tmp_path: Path) -> None:
-    case = Path(__file__).parents[2] / "cases" / "demo_ncm104_llto.toml"
-    assert main(["run", str(case), "-o", str(tmp_path), "--quiet", "--solver", "petsc"]) == 2
+# ------------------------------------------------------------------ one process
 
 
 @needs_petsc
-def test_petsc_one_rank_matches_scipy(tmp_path: Path) -> None:
-    raw = small_2d()
-    Simulation(validate_case(raw), raw).run(tmp_path / "scipy", progress=False)
-    subprocess.run(
-        [sys.executable, "-c", RUNNER, json.dumps(raw), str(tmp_path / "petsc")],
-        check=True,
-        env=petsc_env(),
-        timeout=300,
-    )
-    serial, petsc = final_li(tmp_path / "scipy"), final_li(tmp_path / "petsc")
-    # different LU and step sequences: agreement to the step control's tolerance
+def test_petsc_lu_solves_vectors_and_columns() -> None:
+    from cosinter.solver.distributed import PetscLU
+
+    rng = np.random.default_rng(5)
+    n = 60
+    matrix = sparse.random(n, n, density=0.1, random_state=rng) + 4 * sparse.identity(n)
+    rhs = rng.normal(size=(n, 3))
+    lu = PetscLU(sparse.csc_matrix(matrix))
+    try:
+        expected = np.linalg.solve(matrix.toarray(), rhs)
+        assert lu.solve(rhs) == pytest.approx(expected, rel=1e-12, abs=1e-12)
+        assert lu.solve(rhs[:, 1]) == pytest.approx(expected[:, 1], rel=1e-12, abs=1e-12)
+    finally:
+        lu.close()
+    with pytest.raises(RuntimeError, match="freed"):
+        lu.solve(rhs)
+
+
+@needs_petsc
+def test_petsc_lu_refactors_on_the_kept_analysis() -> None:
+    """The next matrix on the same pattern reuses the factors' analysis (numeric phase
+    only); new values must give the new solution, another pattern new factors."""
+    from cosinter.solver import distributed
+    from cosinter.solver.distributed import PetscLU
+
+    rng = np.random.default_rng(6)
+    n = 50
+    first = sparse.csr_matrix(sparse.random(n, n, density=0.1, random_state=rng))
+    first = first + 4 * sparse.identity(n, format="csr")
+    second = first.copy()
+    second.data = rng.uniform(0.5, 1.5, size=second.nnz) * second.data
+    rhs = rng.normal(size=n)
+    solutions = []
+    kept = []
+    for matrix in (first, second, sparse.csr_matrix(np.diag(np.arange(1.0, 6.0)))):
+        lu = PetscLU(sparse.csc_matrix(matrix))
+        kept.append(distributed._Kept.factors)
+        b = rhs[: matrix.shape[0]]
+        solutions.append(lu.solve(b))
+        assert solutions[-1] == pytest.approx(np.linalg.solve(matrix.toarray(), b), rel=1e-12)
+        lu.close()
+    assert kept[0] is kept[1] and kept[2] is not kept[1]
+    assert np.max(np.abs(solutions[0] - solutions[1])) > 1e-3  # the values did change
+    distributed.free_factors()
+    assert distributed._Kept.factors is None
+
+
+@needs_petsc
+def test_petsc_lu_of_a_singular_matrix_raises_like_superlu() -> None:
+    from cosinter.solver.distributed import PetscLU
+
+    matrix = sparse.csc_matrix(np.array([[1.0, 2.0], [2.0, 4.0]]))
+    with pytest.raises(RuntimeError):
+        lu = PetscLU(matrix)
+        try:
+            lu.solve(np.ones(2))
+        finally:
+            lu.close()
+
+
+@needs_petsc
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_petsc_one_process_matches_scipy(tmp_path: Path, name: str) -> None:
+    path = write_case(tmp_path, name)
+    run_serial(path, tmp_path / "scipy")
+    run_serial(path, tmp_path / "petsc", solver="petsc")
+    serial, petsc = final(tmp_path / "scipy", "Li"), final(tmp_path / "petsc", "Li")
+    # another LU (MUMPS): agreement to the step control's tolerance, not bitwise
     assert np.max(np.abs(petsc - serial)) < 1e-4 * np.max(serial)
-    # without the bordered row the inventory is held by a projection after each solve
-    assert stats(tmp_path / "petsc")["max_inventory_drift"] < 1e-12
+    # the bordered rows hold the closed inventories with MUMPS too
+    assert record(tmp_path / "petsc")["solver_statistics"]["max_inventory_drift"] < 1e-12
 
 
-@needs_petsc
-@pytest.mark.skipif(MPIRUN is None, reason="no mpirun")
-def test_two_ranks_refuse_clearly(tmp_path: Path) -> None:
-    """The documented gap: partitioned meshes are not supported yet (README, MPI)."""
-    raw = small_2d()
+# ------------------------------------------------------------------ two ranks
+
+
+@needs_mpirun
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_two_ranks_match_the_serial_run(tmp_path: Path, name: str) -> None:
+    """The CI's two-rank check: ``mpirun -n 2 cosinter run --solver petsc``."""
+    path = write_case(tmp_path, name)
+    run_serial(path, tmp_path / "serial")
+    done = mpirun(["run", str(path), "-o", str(tmp_path / "mpi"), "--quiet", "--solver", "petsc"])
+    assert done.returncode == 0, done.stderr[-3000:]
+    serial, mpi = tmp_path / "serial", tmp_path / "mpi"
+    # the same outputs (rank 0 wrote them all), the same frames
+    assert files(mpi) == files(serial)
+    assert frame_times(mpi) == frame_times(serial)
+    for species in tomllib.loads(CASES[name])["species"]:
+        a, b = final(serial, species), final(mpi, species)
+        assert np.max(np.abs(b - a)) < 1e-4 * np.max(a), species
+    assert record(mpi)["solver_statistics"]["max_inventory_drift"] < 1e-12
+    assert record(mpi)["linear_solver"] == {"backend": "petsc", "mpi_ranks": 2}
+    assert record(serial)["linear_solver"] == {"backend": "scipy", "mpi_ranks": 1}
+
+
+@needs_mpirun
+def test_two_ranks_bad_input_exits_2_without_hanging(tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(SMALL_2D.replace('cell_size = "1 nm"', 'cell_size = "1 kg"'))
+    done = mpirun(["run", str(path), "-o", str(tmp_path / "out"), "--solver", "petsc"], timeout=120)
+    assert done.returncode == 2
+    assert "cell_size" in done.stderr
+    assert done.stderr.count("cosinter:") == 1  # rank 0 reports; the other rank was released
+
+
+@needs_mpirun
+def test_two_ranks_refuse_the_serial_solver(tmp_path: Path) -> None:
+    path = write_case(tmp_path, "small_2d")
+    done = mpirun(["run", str(path), "-o", str(tmp_path / "out"), "--quiet"], timeout=120)
+    assert done.returncode == 2
+    assert "under mpirun use --solver petsc" in done.stderr
+
+
+@needs_mpirun
+def test_python_api_on_two_ranks(tmp_path: Path) -> None:
+    """``root_session`` in a user's script: rank 0 runs, rank 1 serves, both return."""
+    path = write_case(tmp_path, "small_2d")
+    script = tmp_path / "script.py"
+    script.write_text(
+        f"""
+import tomllib
+from cosinter.case import validate_case
+from cosinter.solver.distributed import root_session, world
+from cosinter.solver.simulation import Simulation
+
+raw = tomllib.loads(open({str(path)!r}).read())
+with root_session() as root:
+    if root:
+        Simulation(validate_case(raw), raw).run({str(tmp_path / "out")!r}, progress=False,
+                                               solver="petsc")
+print("rank", world()[0], "done", flush=True)
+"""
+    )
     assert MPIRUN is not None
     done = subprocess.run(
-        [MPIRUN, "-n", "2", sys.executable, "-c", RUNNER, json.dumps(raw), str(tmp_path)],
-        env=petsc_env(),
+        [MPIRUN, "-n", "2", sys.executable, str(script)],
+        env=mpi_env(),
         capture_output=True,
         text=True,
         timeout=300,
+        check=False,
     )
-    assert done.returncode != 0
-    assert "one MPI process only" in done.stderr
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert sorted(done.stdout.split("\n")[:2]) == ["rank 0 done", "rank 1 done"]
+    assert (tmp_path / "out" / "run.json").exists()
