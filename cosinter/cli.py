@@ -377,6 +377,14 @@ def _sweep(args: argparse.Namespace) -> int:
 
     if args.workers is not None and args.workers < 1:
         raise InputError(f"--workers {args.workers}: give at least 1")
+    from cosinter.solver.distributed import launched_ranks
+
+    if launched_ranks() > 1:
+        # every rank would run every point into the same folders
+        raise InputError(
+            "cosinter sweep runs on one process (its points in --workers processes or on a"
+            " Dask cluster); start it without mpirun"
+        )
     sweep = load_sweep(args.sweep, validate=False)
     cases = validate_points(sweep)  # every point, before anything runs
 

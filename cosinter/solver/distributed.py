@@ -14,7 +14,7 @@ for the mesh and fields does not shrink with N. FiPy's own parallel path
 (partitioned meshes with local numbering) is not used: cosinter's per-cell arrays
 and reductions are global, and FiPy's periodic grids do not partition.
 
-Protocol: rank 0 broadcasts a command (factor, refactor, solve, free, stop) and then every
+Protocol: rank 0 broadcasts a command (factor, solve, free, stop) and then every
 rank makes the same collective PETSc calls; rank 0's matrix and vectors hold all
 rows, the other ranks' none (MUMPS distributes the factorization itself).
 PETSc options (``PETSC_OPTIONS``, e.g. ``-mat_mumps_icntl_14 50`` for more
@@ -24,9 +24,9 @@ working space) reach the solver through ``setFromOptions``.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sparse
@@ -35,9 +35,8 @@ from numpy.typing import NDArray
 from cosinter.errors import InputError
 
 FloatArray = NDArray[np.float64]
-T = TypeVar("T")
 
-_FACTOR, _REFACTOR, _SOLVE, _FREE, _STOP = "factor", "refactor", "solve", "free", "stop"
+_FACTOR, _SOLVE, _FREE, _STOP = "factor", "solve", "free", "stop"
 
 #: Environment variables that MPI launchers (Open MPI, MPICH/Hydra, Slurm) set to
 #: the number of ranks: read without importing mpi4py (which would start MPI).
@@ -130,14 +129,6 @@ class _Factors:
             np.ascontiguousarray(matrix.data, dtype=float),
         )
 
-    def refactor(self, matrix: sparse.csr_matrix | None) -> None:
-        """New values on the same pattern: MUMPS' numeric phase only (its analysis,
-        the ordering, is kept: ~60 % of a factorization at 1e5 cells)."""
-        self.mat.setValuesCSR(*self._csr(matrix))
-        self.mat.assemble()
-        self.ksp.setOperators(self.mat)
-        self.ksp.setUp()
-
     def solve(self, rhs: FloatArray | None) -> tuple[FloatArray | None, int]:
         """One back-substitution; rank 0 gets the solution, every rank the reason."""
         b = self.mat.createVecLeft()
@@ -162,43 +153,19 @@ def _broadcast(command: tuple[str, int]) -> None:
         comm.bcast(command, root=0)
 
 
-class _Kept:
-    """Rank 0's last factors and their matrix pattern (one at a time: the memory of
-    the factors is the largest of a step; keeping more would add to the peak)."""
-
-    factors: _Factors | None = None
-    indptr: NDArray[np.int32] | None = None
-    indices: NDArray[np.int32] | None = None
-
-    @classmethod
-    def matches(cls, csr: sparse.csr_matrix) -> bool:
-        return (
-            cls.factors is not None
-            and cls.indptr is not None
-            and cls.indices is not None
-            and cls.factors.n == csr.shape[0]
-            and np.array_equal(cls.indptr, csr.indptr)
-            and np.array_equal(cls.indices, csr.indices)
-        )
-
-
-def free_factors() -> None:
-    """Rank 0: free the kept factors on every rank (collective; idempotent)."""
-    if _Kept.factors is not None:
-        _broadcast((_FREE, 0))
-        _Kept.factors.destroy()
-        _Kept.factors = _Kept.indptr = _Kept.indices = None
-
-
 class PetscLU:
     r"""Rank 0's handle on the MUMPS factors of ``matrix`` (the other ranks serve).
 
     The :class:`~cosinter.solver.equations.Factorization` of the PETSc back end:
     :meth:`solve` takes one right-hand side or a matrix of them (columns), as
-    SuperLU's does; :meth:`close` ends the handle. The factors themselves are kept
-    until a matrix with another pattern comes (or :func:`free_factors`): the next
-    matrix on the same pattern (the next Newton sweep, the next species of the same
-    block) is factored numerically on MUMPS' kept analysis.
+    SuperLU's does; :meth:`close` frees the factors on every rank.
+
+    Each matrix is factored afresh, MUMPS' analysis (ordering) included. Keeping the
+    factors and their analysis for the next matrix of the same pattern (PETSc
+    refactors numerically only) made a step 13 % faster at 10^6 cells on 2 ranks
+    (29.1 s against 33.4 s) but raised rank 0's peak memory from 7.6 to 9.4 GiB, as
+    the held factors sat beside the next sweep's arrays (docs/performance.md): not
+    done, memory is what limits a large mesh.
 
     Raises
     ------
@@ -217,16 +184,8 @@ class PetscLU:
         csr = sparse.csr_matrix(matrix)
         csr.sort_indices()
         self.shape = csr.shape
-        if _Kept.matches(csr):
-            _broadcast((_REFACTOR, 0))
-            assert _Kept.factors is not None
-            _Kept.factors.refactor(csr)
-        else:
-            free_factors()
-            _broadcast((_FACTOR, csr.shape[0]))
-            _Kept.factors = _Factors(csr.shape[0], csr)
-            _Kept.indptr, _Kept.indices = csr.indptr.copy(), csr.indices.copy()
-        self._factors: _Factors | None = _Kept.factors
+        _broadcast((_FACTOR, csr.shape[0]))
+        self._factors: _Factors | None = _Factors(csr.shape[0], csr)
 
     def solve(self, rhs: FloatArray) -> FloatArray:
         """:math:`A^{-1} b` for a vector, or for each column of a 2D array.
@@ -237,7 +196,7 @@ class PetscLU:
             MUMPS could not factor or solve (a singular matrix), as SuperLU raises.
         """
         factors = self._factors
-        if factors is None or factors is not _Kept.factors:
+        if factors is None:
             raise RuntimeError("the factors were freed")
         columns = rhs.reshape(rhs.shape[0], -1)
         out = np.empty_like(columns, dtype=float)
@@ -250,8 +209,11 @@ class PetscLU:
         return out.reshape(rhs.shape)
 
     def close(self) -> None:
-        """End this handle (the factors stay for the next matrix of the same pattern)."""
-        self._factors = None
+        """Free the factors on every rank (collective; idempotent)."""
+        if self._factors is not None:
+            _broadcast((_FREE, 0))
+            self._factors.destroy()
+            self._factors = None
 
 
 def serve() -> None:
@@ -267,9 +229,6 @@ def serve() -> None:
         command, n = comm.bcast(None, root=0)
         if command == _FACTOR:
             factors = _Factors(n, None)
-        elif command == _REFACTOR:
-            assert factors is not None
-            factors.refactor(None)
         elif command == _SOLVE:
             assert factors is not None
             factors.solve(None)
@@ -282,9 +241,7 @@ def serve() -> None:
 
 
 def release_workers() -> None:
-    """Rank 0: free the kept factors and tell the serving ranks to return from
-    :func:`serve`."""
-    free_factors()
+    """Rank 0: tell the serving ranks to return from :func:`serve`."""
     _broadcast((_STOP, 0))
 
 
@@ -312,11 +269,3 @@ def root_session() -> Iterator[bool]:
         yield True
     finally:
         release_workers()
-
-
-def run_on_root(function: Callable[[], T]) -> T | None:
-    """``function()`` on rank 0 with the other ranks serving its solves; ``None`` there."""
-    with root_session() as root:
-        if root:
-            return function()
-    return None

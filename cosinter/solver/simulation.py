@@ -1107,15 +1107,7 @@ class Simulation:
         record["linear_solver"] = {"backend": solver, "mpi_ranks": system.solver.ranks}
         outputs = _Outputs(self, out_dir, record, None if point is None else point.checkpoint)
         observers: Sequence[Any] = (outputs, _Progress(self.program.duration, progress))
-        try:
-            state = run(
-                system, self.program, self.frame_times, self.control(), observers, resume=start
-            )
-        finally:
-            if solver == "petsc":
-                from cosinter.solver.distributed import free_factors
-
-                free_factors()  # the MUMPS factors kept for the next sweep
+        state = run(system, self.program, self.frame_times, self.control(), observers, resume=start)
         stats = state.stats.as_dict()
         return Result(
             directory=out_dir,
