@@ -34,7 +34,14 @@ MPIRUN = shutil.which("mpirun")
 needs_petsc = pytest.mark.skipif(not HAVE_PETSC, reason="petsc4py/mpi4py absent (make install-mpi)")
 needs_mpirun = pytest.mark.skipif(not HAVE_PETSC or MPIRUN is None, reason="no petsc4py/mpirun")
 
-# NCM111 (003) | LLTO, 40 x 10 cells of 1 nm, one fast channel, Li only: ~2 s
+# Two LUs differ in round-off, and where it tips an accept/reject decision the two
+# runs take different steps (small_2d: 282 and 278): they then agree to the step
+# control's tolerance, not to round-off. The cases run at RTOL (tighter than the
+# default 1e-3) and the tests ask for agreement to RTOL of the largest value
+# (measured: 2.5e-5 for small_2d; charged_2d takes the same steps, 1e-12).
+RTOL = 1e-4
+
+# NCM111 (003) | LLTO, 40 x 10 cells of 1 nm, one fast channel, Li only
 SMALL_2D = """\
 [case]
 name = "mpi_small"
@@ -61,10 +68,13 @@ charge = 1
 [temperature]
 initial = "400 degC"
 steps = [{ hold = "30 min" }]
+
+[solver]
+rtol = {rtol}
 """
 
 # periodic sides, NCM111 tilted 30 deg (rotated tensors: the cross terms' implicit
-# matrix), charged Li with the potential in one matrix (bordered rows) and Ti: ~5 s
+# matrix), charged Li with the potential in one matrix (bordered rows) and Ti
 CHARGED_2D = """\
 [case]
 name = "mpi_charged"
@@ -94,9 +104,15 @@ enabled = true
 [temperature]
 initial = "300 degC"
 steps = [{ to = "500 degC", ramp = "50 K/min" }, { hold = "5 min" }]
+
+[solver]
+rtol = {rtol}
 """
 
-CASES = {"small_2d": SMALL_2D, "charged_2d": CHARGED_2D}
+CASES = {
+    "small_2d": SMALL_2D.replace("{rtol}", str(RTOL)),
+    "charged_2d": CHARGED_2D.replace("{rtol}", str(RTOL)),
+}
 
 
 def mpi_env() -> dict[str, str]:
@@ -212,7 +228,7 @@ def test_petsc_one_process_matches_scipy(tmp_path: Path, name: str) -> None:
     run_serial(path, tmp_path / "petsc", solver="petsc")
     serial, petsc = final(tmp_path / "scipy", "Li"), final(tmp_path / "petsc", "Li")
     # another LU (MUMPS): agreement to the step control's tolerance, not bitwise
-    assert np.max(np.abs(petsc - serial)) < 1e-4 * np.max(serial)
+    assert np.max(np.abs(petsc - serial)) < RTOL * np.max(serial)
     # the bordered rows hold the closed inventories with MUMPS too
     assert record(tmp_path / "petsc")["solver_statistics"]["max_inventory_drift"] < 1e-12
 
@@ -234,7 +250,7 @@ def test_two_ranks_match_the_serial_run(tmp_path: Path, name: str) -> None:
     assert frame_times(mpi) == frame_times(serial)
     for species in tomllib.loads(CASES[name])["species"]:
         a, b = final(serial, species), final(mpi, species)
-        assert np.max(np.abs(b - a)) < 1e-4 * np.max(a), species
+        assert np.max(np.abs(b - a)) < RTOL * np.max(a), species
     assert record(mpi)["solver_statistics"]["max_inventory_drift"] < 1e-12
     assert record(mpi)["linear_solver"] == {"backend": "petsc", "mpi_ranks": 2}
     assert record(serial)["linear_solver"] == {"backend": "scipy", "mpi_ranks": 1}
@@ -243,7 +259,7 @@ def test_two_ranks_match_the_serial_run(tmp_path: Path, name: str) -> None:
 @needs_mpirun
 def test_two_ranks_bad_input_exits_2_without_hanging(tmp_path: Path) -> None:
     path = tmp_path / "bad.toml"
-    path.write_text(SMALL_2D.replace('cell_size = "1 nm"', 'cell_size = "1 kg"'))
+    path.write_text(CASES["small_2d"].replace('cell_size = "1 nm"', 'cell_size = "1 kg"'))
     done = mpirun(["run", str(path), "-o", str(tmp_path / "out"), "--solver", "petsc"], timeout=120)
     assert done.returncode == 2
     assert "cell_size" in done.stderr
