@@ -163,7 +163,7 @@ class PetscLU:
     Each matrix is factored afresh, MUMPS' analysis (ordering) included. Keeping the
     factors and their analysis for the next matrix of the same pattern (PETSc
     refactors numerically only) made a step 13 % faster at 10^6 cells on 2 ranks
-    (29.1 s against 33.4 s) but raised rank 0's peak memory from 7.6 to 9.4 GiB, as
+    (29.1 s against 33.4 s) but raised rank 0's peak memory from 7.4 to 9.2 GiB, as
     the held factors sat beside the next sweep's arrays (docs/performance.md): not
     done, memory is what limits a large mesh.
 
