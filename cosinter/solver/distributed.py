@@ -24,6 +24,7 @@ working space) reach the solver through ``setFromOptions``.
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -38,9 +39,10 @@ FloatArray = NDArray[np.float64]
 
 _FACTOR, _SOLVE, _FREE, _STOP = "factor", "solve", "free", "stop"
 
-#: Environment variables that MPI launchers (Open MPI, MPICH/Hydra, Slurm) set to
-#: the number of ranks: read without importing mpi4py (which would start MPI).
-_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE", "SLURM_NTASKS")
+#: Environment variables that MPI launchers (Open MPI, MPICH/Hydra, Slurm's srun
+#: through PMI/PMIx) set to the number of ranks: read without importing mpi4py (which
+#: would start MPI). Not SLURM_NTASKS: a batch job has it for serial commands too.
+_SIZE_VARIABLES = ("OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "PMIX_SIZE")
 
 
 def launched_ranks() -> int:
@@ -90,6 +92,19 @@ def world() -> tuple[int, int]:
     return int(comm.Get_rank()), int(comm.Get_size())
 
 
+def prepare_csr(matrix: sparse.csr_matrix | None) -> tuple[Any, Any, FloatArray]:
+    """The CSR arrays in PETSc's index type (empty for a rank without rows)."""
+    petsc, _ = _petsc()
+    int_type = petsc.IntType
+    if matrix is None:
+        return np.zeros(1, int_type), np.zeros(0, int_type), np.zeros(0)
+    return (
+        matrix.indptr.astype(int_type),
+        matrix.indices.astype(int_type),
+        np.ascontiguousarray(matrix.data, dtype=float),
+    )
+
+
 class _Factors:
     """One matrix factored by MUMPS; the same calls on every rank (collective).
 
@@ -97,37 +112,36 @@ class _Factors:
     rows, only their part of the factors.
     """
 
-    def __init__(self, n: int, matrix: sparse.csr_matrix | None) -> None:
+    def __init__(self, n: int, csr: tuple[Any, Any, FloatArray] | None) -> None:
         petsc, _ = _petsc()
         comm = petsc.Comm(_comm())
-        local = 0 if matrix is None else n
+        local = 0 if csr is None else n
         self.n = n
-        self.mat = petsc.Mat().createAIJ(
-            size=((local, n), (local, n)), csr=self._csr(matrix), comm=comm
-        )
-        self.mat.assemble()
-        self.ksp = petsc.KSP().create(comm)
-        self.ksp.setOperators(self.mat)
-        self.ksp.setType("preonly")
-        pc = self.ksp.getPC()
-        pc.setType("lu")
-        # PETSc's own LU does not pivot (our rows mix cell volumes ~1e-27 m^3 with
-        # face conductances of the fast in-plane D); MUMPS pivots and runs on N ranks
-        pc.setFactorSolverType("mumps")
-        self.ksp.setFromOptions()
-        self.ksp.setUp()
-
-    @staticmethod
-    def _csr(matrix: sparse.csr_matrix | None) -> tuple[Any, Any, FloatArray]:
-        petsc, _ = _petsc()
-        int_type = petsc.IntType
-        if matrix is None:
-            return np.zeros(1, int_type), np.zeros(0, int_type), np.zeros(0)
-        return (
-            matrix.indptr.astype(int_type),
-            matrix.indices.astype(int_type),
-            np.ascontiguousarray(matrix.data, dtype=float),
-        )
+        self.mat: Any = None
+        self.ksp: Any = None
+        try:
+            self.mat = petsc.Mat().createAIJ(
+                size=((local, n), (local, n)),
+                csr=prepare_csr(None) if csr is None else csr,
+                comm=comm,
+            )
+            self.mat.assemble()
+            self.ksp = petsc.KSP().create(comm)
+            self.ksp.setOperators(self.mat)
+            self.ksp.setType("preonly")
+            pc = self.ksp.getPC()
+            pc.setType("lu")
+            # PETSc's own LU does not pivot (our rows mix cell volumes ~1e-27 m^3 with
+            # face conductances of the fast in-plane D); MUMPS pivots and runs on N ranks
+            pc.setFactorSolverType("mumps")
+            self.ksp.setFromOptions()
+            self.ksp.setUp()
+        except Exception:
+            # PETSc's set-up errors come on every rank: free what was made, on every
+            # rank alike (a half-built object left to the garbage collector would be
+            # freed at different times on different ranks: MUMPS' clean-up is collective)
+            self.destroy()
+            raise
 
     def solve(self, rhs: FloatArray | None) -> tuple[FloatArray | None, int]:
         """One back-substitution; rank 0 gets the solution, every rank the reason."""
@@ -140,11 +154,46 @@ class _Factors:
         solution = np.array(x.getArray(), dtype=float) if rhs is not None else None
         b.destroy()
         x.destroy()
+        if reason < 0:
+            # MUMPS' own error code says why (INFOG(1), INFOG(2)); on every rank alike,
+            # the reference dropped at once (see __init__)
+            factor = self.ksp.getPC().getFactorMatrix()
+            self.mumps_error = (int(factor.getMumpsInfog(1)), int(factor.getMumpsInfog(2)))
+            del factor
         return solution, reason
 
+    mumps_error: tuple[int, int] = (0, 0)
+
     def destroy(self) -> None:
-        self.ksp.destroy()
-        self.mat.destroy()
+        if self.ksp is not None:
+            self.ksp.destroy()
+        if self.mat is not None:
+            self.mat.destroy()
+        self.ksp = self.mat = None
+
+
+_STRANDED: list[bool] = [False]
+
+#: Commands the last :func:`serve` on this rank answered (a serving rank's record).
+SERVED: list[int] = [0]
+
+
+@contextmanager
+def _collective() -> Iterator[None]:
+    """Rank 0 between a broadcast command and the end of its PETSc calls.
+
+    PETSc's own errors there come on every rank (the serving ranks drop them and go
+    on). Any other exception (an interrupt, an allocation failing on rank 0 alone)
+    leaves the serving ranks inside a collective call that only aborting the job
+    ends: it is marked for :func:`root_session`.
+    """
+    try:
+        yield
+    except RuntimeError:  # PETSc.Error is one (petsc4py's init is not repeated here)
+        raise
+    except BaseException:
+        _STRANDED[0] = True
+        raise
 
 
 def _broadcast(command: tuple[str, int]) -> None:
@@ -163,7 +212,7 @@ class PetscLU:
     Each matrix is factored afresh, MUMPS' analysis (ordering) included. Keeping the
     factors and their analysis for the next matrix of the same pattern (PETSc
     refactors numerically only) made a step 13 % faster at 10^6 cells on 2 ranks
-    (29.1 s against 33.4 s) but raised rank 0's peak memory from 7.4 to 9.2 GiB, as
+    (29.1 s against 33.4 s) but raised rank 0's peak memory from 7.5 to 9.2 GiB, as
     the held factors sat beside the next sweep's arrays (docs/performance.md): not
     done, memory is what limits a large mesh.
 
@@ -184,8 +233,11 @@ class PetscLU:
         csr = sparse.csr_matrix(matrix)
         csr.sort_indices()
         self.shape = csr.shape
-        _broadcast((_FACTOR, csr.shape[0]))
-        self._factors: _Factors | None = _Factors(csr.shape[0], csr)
+        arrays = prepare_csr(csr)  # before the broadcast: nothing but PETSc after it
+        self._factors: _Factors | None = None
+        with _collective():
+            _broadcast((_FACTOR, csr.shape[0]))
+            self._factors = _Factors(csr.shape[0], arrays)
 
     def solve(self, rhs: FloatArray) -> FloatArray:
         """:math:`A^{-1} b` for a vector, or for each column of a 2D array.
@@ -201,43 +253,61 @@ class PetscLU:
         columns = rhs.reshape(rhs.shape[0], -1)
         out = np.empty_like(columns, dtype=float)
         for k in range(columns.shape[1]):
-            _broadcast((_SOLVE, 0))
-            solution, reason = factors.solve(np.ascontiguousarray(columns[:, k]))
-            if reason < 0 or solution is None or not np.all(np.isfinite(solution)):
-                raise RuntimeError(f"MUMPS LU failed (PETSc KSP reason {reason})")
+            column = np.ascontiguousarray(columns[:, k])
+            with _collective():
+                _broadcast((_SOLVE, 0))
+                solution, reason = factors.solve(column)
+            if reason < 0 or solution is None:
+                code, detail = factors.mumps_error
+                raise RuntimeError(
+                    f"MUMPS LU failed (PETSc KSP reason {reason}, MUMPS INFOG(1) = {code},"
+                    f" INFOG(2) = {detail}; -8, -9, -11..-14, -17, -20 mean too little"
+                    " working space: PETSC_OPTIONS='-mat_mumps_icntl_14 50')"
+                )
+            # a non-finite solution is returned, as SuperLU's: the sweeps reject the step
             out[:, k] = solution
         return out.reshape(rhs.shape)
 
     def close(self) -> None:
         """Free the factors on every rank (collective; idempotent)."""
         if self._factors is not None:
-            _broadcast((_FREE, 0))
-            self._factors.destroy()
+            with _collective():
+                _broadcast((_FREE, 0))
+                self._factors.destroy()
             self._factors = None
 
 
-def serve() -> None:
+def serve() -> int:
     """Ranks 1..N-1: take part in rank 0's factorizations and solves until it stops.
 
     Every command is answered with the collective calls rank 0 makes in
     :class:`PetscLU` (with no rows of its own); returns on rank 0's stop
-    (:func:`release_workers`).
+    (:func:`release_workers`), with the number of commands served. PETSc's errors
+    (a failed set-up) come on every rank: rank 0 raises them, here they are dropped
+    and the loop goes on, as rank 0 may carry on (a rejected step).
     """
     comm = _comm()
     factors: _Factors | None = None
+    served = 0
     while True:
         command, n = comm.bcast(None, root=0)
-        if command == _FACTOR:
-            factors = _Factors(n, None)
-        elif command == _SOLVE:
-            assert factors is not None
-            factors.solve(None)
-        elif command == _FREE:
-            assert factors is not None
-            factors.destroy()
-            factors = None
-        elif command == _STOP:
-            return
+        served += 1
+        SERVED[0] = served
+        try:
+            if command == _FACTOR:
+                factors = None
+                factors = _Factors(n, None)
+            elif command == _SOLVE:
+                assert factors is not None
+                factors.solve(None)
+            elif command == _FREE:
+                assert factors is not None
+                factors.destroy()
+                factors = None
+            elif command == _STOP:
+                return served
+        except Exception:  # rank 0 raises the same error and reports it
+            continue
 
 
 def release_workers() -> None:
@@ -256,7 +326,7 @@ def root_session() -> Iterator[bool]:
            if root:
                Simulation(case, raw).run("out", solver="petsc")
     """
-    rank, _ = world()
+    rank, size = world()
     # FiPy's import makes collective PETSc/MPI calls (rank 0 needs FiPy): every rank
     # makes them, so that they match
     import fipy  # noqa: F401
@@ -267,5 +337,16 @@ def root_session() -> Iterator[bool]:
         return
     try:
         yield True
+    except BaseException as exc:
+        if size > 1 and _STRANDED[0]:
+            # the other ranks wait in a collective call rank 0 left: only an abort ends them
+            print(
+                f"cosinter: {type(exc).__name__}: {exc} (rank 0 stopped inside a collective"
+                " call: aborting the MPI job)",
+                file=sys.stderr,
+                flush=True,
+            )
+            _comm().Abort(1)
+        raise
     finally:
         release_workers()

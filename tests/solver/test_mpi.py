@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -291,7 +292,7 @@ def test_python_api_on_two_ranks(tmp_path: Path) -> None:
         f"""
 import tomllib
 from cosinter.case import validate_case
-from cosinter.solver.distributed import root_session, world
+from cosinter.solver.distributed import SERVED, root_session, world
 from cosinter.solver.simulation import Simulation
 
 raw = tomllib.loads(open({str(path)!r}).read())
@@ -299,7 +300,7 @@ with root_session() as root:
     if root:
         Simulation(validate_case(raw), raw).run({str(tmp_path / "out")!r}, progress=False,
                                                solver="petsc")
-print("rank", world()[0], "done", flush=True)
+print("rank", world()[0], "done, served", SERVED[0], flush=True)
 """
     )
     assert MPIRUN is not None
@@ -313,5 +314,9 @@ print("rank", world()[0], "done", flush=True)
     )
     assert done.returncode == 0, done.stderr[-3000:]
     # mpirun forwards the ranks' output in pieces that may run together: no line order
-    assert "rank 0 done" in done.stdout and "rank 1 done" in done.stdout
+    assert "rank 0 done, served 0" in done.stdout
+    # rank 1 took part in every factorization (factor, solves, free per linear solve)
+    served = re.search(r"rank 1 done, served (\d+)", done.stdout)
+    assert served is not None, done.stdout
+    assert int(served.group(1)) > 100
     assert (tmp_path / "out" / "run.json").exists()
