@@ -116,7 +116,6 @@ class _Factors:
         petsc, _ = _petsc()
         comm = petsc.Comm(_comm())
         local = 0 if csr is None else n
-        self.n = n
         self.mat: Any = None
         self.ksp: Any = None
         try:
@@ -232,7 +231,6 @@ class PetscLU:
             )
         csr = sparse.csr_matrix(matrix)
         csr.sort_indices()
-        self.shape = csr.shape
         arrays = prepare_csr(csr)  # before the broadcast: nothing but PETSc after it
         self._factors: _Factors | None = None
         with _collective():

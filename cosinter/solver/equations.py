@@ -292,7 +292,7 @@ def conserving_solve(
     b: FloatArray,
     rows: list[tuple[int, FloatArray, FloatArray]],
     equilibrate: bool = True,
-    factorize: Factorize | None = None,
+    factorize: Factorize = superlu,
 ) -> FloatArray:
     r"""Solve :math:`Lx = b` by sparse LU, holding chosen inventories (a bordered system).
 
@@ -306,7 +306,6 @@ def conserving_solve(
     (an immobile species held to 2 ulp beside Poisson's rows, 5 ulp scaled).
     ``factorize`` is the LU (default :func:`superlu`; the PETSc back end's MUMPS).
     """
-    factorize = superlu if factorize is None else factorize
     rows_csr = sparse.csr_matrix(L, copy=True)
     rows_csr.sum_duplicates()
     scale = float(np.max(np.abs(rows_csr.diagonal())))
@@ -497,7 +496,6 @@ class TransportSystem:
     )
     _T: float = field(init=False, default=0.0)
     _phi_old: FloatArray | None = field(init=False, default=None)
-    _fast: bool = field(init=False, default=True)
     _volumes: FloatArray = field(init=False)  # the geometry's cell volumes (a property)
     _solo: BlockAssembler = field(init=False)
     _coupled: BlockAssembler | None = field(init=False, default=None)
@@ -513,7 +511,6 @@ class TransportSystem:
         self.mesh = build_mesh(self.geometry)
         self.faces = FaceGeometry.of(self.mesh, self.geometry)
         self._volumes = self.geometry.cell_volumes
-        self._fast = not self.reference_assembly
         self.solver.equilibrate = self.geometry.dimension > 1
         faces = self.faces
         self.face_mesh = FaceMesh.of(
@@ -916,7 +913,7 @@ class TransportSystem:
         state.face_explicit = explicit
         if cross is not None:
             state.face_phi = cross
-        if self._fast:
+        if not self.reference_assembly:
             return
         normals = np.asarray(self.mesh.faceNormals)
         state.diffusivity.setValue(coeff)
@@ -1024,7 +1021,7 @@ class TransportSystem:
             previous = np.array(state.var.value)
             inventories = self._inventories({name: state}, dt)
             while sweep < (max_sweeps if needs_sweeps else 1):
-                if self._fast:
+                if not self.reference_assembly:
                     self._solve_direct([state], dt, inventories)
                 else:
                     self.solver.inventories = inventories
@@ -1280,7 +1277,7 @@ class TransportSystem:
         model = setup.model
         rate = model.rate(T)
         face_coeff = np.where(self._eta_host_faces, rate * model.gradient, 0.0)
-        if not self._fast:
+        if self.reference_assembly:
             self._eta_faces.setValue(face_coeff)
         drive = self._interphase_drive()
         host = setup.host
@@ -1295,7 +1292,7 @@ class TransportSystem:
             # diagonal stays positive: beyond it backward Euler has several roots
             implicit = np.where(host, np.minimum(rate * slope, 0.5 / dt), 0.0)
             explicit = np.where(host, rate * model.force(eta0, drive) - implicit * eta0, 0.0)
-            if self._fast:
+            if not self.reference_assembly:
                 self._solve_eta_direct(dt, face_coeff, implicit, explicit)
             else:
                 self._eta_implicit.setValue(implicit)
@@ -1333,7 +1330,7 @@ class TransportSystem:
                     self._update_interfaces(state)
             self.solver.inventories = inventories
             try:
-                if self._fast:
+                if not self.reference_assembly:
                     self._solve_direct(list(states.values()), dt, inventories)
                 else:
                     self.coupled_equation.solve(dt=dt, solver=self.solver)
