@@ -398,15 +398,28 @@ _PoissonNumbers = tuple[FloatArray, FloatArray, FloatArray, NDArray[np.int64], F
 
 
 @dataclass
+class ReferenceTerms:
+    """FiPy's face variables and equation of one species (the reference assembly only).
+
+    ``diffusivity`` (m^2/s), ``velocity`` (m/s, rank 1), ``explicit_flux``
+    (mol m^-2 s^-1, rank 1) and ``cross`` (the potential's face coefficient) mirror
+    :class:`SpeciesState`'s face numbers; the direct assembly never builds them (at
+    10^6 cells they held ~0.5 GiB).
+    """
+
+    diffusivity: fipy.FaceVariable
+    velocity: fipy.FaceVariable
+    explicit_flux: fipy.FaceVariable
+    equation: fipy.terms.term.Term
+    cross: fipy.FaceVariable | None = None
+
+
+@dataclass
 class SpeciesState:
-    """FiPy objects of one species."""
+    """One species: its cell variable, face numbers and step state."""
 
     data: SpeciesCellData
     var: fipy.CellVariable
-    diffusivity: fipy.FaceVariable
-    velocity: fipy.FaceVariable
-    equation: fipy.terms.term.Term
-    explicit_flux: fipy.FaceVariable
     jump_faces: NDArray[np.bool_]
     material_faces: NDArray[np.bool_]  # interior faces where mu0 or the sites jump
     nonlinear: bool
@@ -419,7 +432,6 @@ class SpeciesState:
     # hop faces beyond jumps: all interior faces when charged (Poisson) or D(c)
     coupled: bool = False  # solved in one matrix with the potential
     dynamic: bool = False  # rates change within a step (with phi or c)
-    cross: fipy.FaceVariable | None = None  # -G d: the phi coefficient on hop faces
     source: fipy.CellVariable | None = None  # reaction source (mol m^-3 s^-1), explicit
     cross_sweeps: int = 0  # cross-term linearisations in this step
     cross_choice: LimiterChoice | None = None  # the limiters' choices of the last one
@@ -438,6 +450,7 @@ class SpeciesState:
         np.zeros(0, np.int64),
         np.zeros(0),
     )  # fixed-end faces and their concentrations (mol/m^3)
+    reference: ReferenceTerms | None = None  # FiPy's terms (reference_assembly only)
 
 
 @dataclass
@@ -530,7 +543,7 @@ class TransportSystem:
         if self.anisotropic:
             self.cross_stencil = CrossStencil.of(self.mesh, self.faces, self.geometry.dimension)
         if self.poisson is not None:
-            self.coupled_equation = self._build_poisson(self.poisson)
+            self._build_poisson(self.poisson)
         if self.chemistry.interphase is not None:
             self._build_interphase()
         for layer in self.chemistry.compensations:
@@ -541,11 +554,8 @@ class TransportSystem:
 
     # ------------------------------------------------------------------ set-up
     def _build(self, data: SpeciesCellData) -> SpeciesState:
-        mesh, dim = self.mesh, self.geometry.dimension
+        mesh = self.mesh
         var = fipy.CellVariable(mesh=mesh, name=data.name, value=data.initial.copy(), hasOld=True)
-        # the normal part only: the cross terms are ours (see _update_interfaces)
-        diffusivity = fipy.FaceVariable(mesh=mesh, value=0.0)
-        velocity = fipy.FaceVariable(mesh=mesh, rank=1, value=np.zeros((dim, mesh.numberOfFaces)))
         c1, c2 = self.faces.cell1, self.faces.cell2
         jump = self.faces.interior & (
             (data.mu0[c1] != data.mu0[c2]) | (data.sites[c1] != data.sites[c2])
@@ -553,38 +563,23 @@ class TransportSystem:
         coupled = self.phi is not None and data.charge != 0
         dynamic = coupled or data.has_mobility
         hop = self.faces.interior.copy() if dynamic else jump
-        convection = fipy.CentralDifferenceConvectionTerm(coeff=velocity, var=var)
-        explicit_flux = fipy.FaceVariable(
-            mesh=mesh, rank=1, value=np.zeros((dim, mesh.numberOfFaces))
-        )
-        rhs = fipy.DiffusionTerm(coeff=diffusivity, var=var) - convection
-        cross = None
-        if coupled:
-            cross = fipy.FaceVariable(mesh=mesh, value=0.0)
-            # before the explicit source: FiPy needs terms in other variables first
-            rhs = rhs + fipy.DiffusionTerm(coeff=cross, var=self.phi)
-        equation = fipy.TransientTerm(var=var) == rhs - explicit_flux.divergence
         source = None
         if data.name in {layer.model.vacancy for layer in self.chemistry.compensations}:
             source = fipy.CellVariable(mesh=mesh, value=0.0)  # oxygen release
-            equation = fipy.TransientTerm(var=var) == rhs - explicit_flux.divergence + source
         lattice_gas = bool(np.any(np.isfinite(data.sites[c1[jump]])))
         state = SpeciesState(
             data=data,
             var=var,
-            diffusivity=diffusivity,
-            velocity=velocity,
-            equation=equation,
-            explicit_flux=explicit_flux,
             jump_faces=hop,
             material_faces=jump,
             nonlinear=(bool(jump.any()) and lattice_gas) or dynamic,
             scale=float(max(np.max(data.initial), 1e-300)),
             coupled=coupled,
             dynamic=dynamic,
-            cross=cross,
             source=source,
         )
+        if self.reference_assembly:
+            state.reference = self._reference_terms(var, coupled, source)
         ids: list[NDArray[np.int64]] = []
         values: list[FloatArray] = []
         for side, faces in (("left", mesh.facesLeft), ("right", mesh.facesRight)):
@@ -604,6 +599,30 @@ class TransportSystem:
         state.face_phi = np.zeros(n_faces)
         return state
 
+    def _reference_terms(
+        self, var: fipy.CellVariable, coupled: bool, source: fipy.CellVariable | None
+    ) -> ReferenceTerms:
+        """FiPy's equation of a species, ``TransientTerm == DiffusionTerm - convection ...``."""
+        mesh, dim = self.mesh, self.geometry.dimension
+        # the normal part only: the cross terms are ours (see _update_interfaces)
+        diffusivity = fipy.FaceVariable(mesh=mesh, value=0.0)
+        velocity = fipy.FaceVariable(mesh=mesh, rank=1, value=np.zeros((dim, mesh.numberOfFaces)))
+        convection = fipy.CentralDifferenceConvectionTerm(coeff=velocity, var=var)
+        explicit_flux = fipy.FaceVariable(
+            mesh=mesh, rank=1, value=np.zeros((dim, mesh.numberOfFaces))
+        )
+        rhs = fipy.DiffusionTerm(coeff=diffusivity, var=var) - convection
+        cross = None
+        if coupled:
+            cross = fipy.FaceVariable(mesh=mesh, value=0.0)
+            # before the explicit source: FiPy needs terms in other variables first
+            rhs = rhs + fipy.DiffusionTerm(coeff=cross, var=self.phi)
+        rhs = rhs - explicit_flux.divergence
+        if source is not None:
+            rhs = rhs + source
+        equation = fipy.TransientTerm(var=var) == rhs
+        return ReferenceTerms(diffusivity, velocity, explicit_flux, equation, cross)
+
     def _has_off_diagonal(self) -> bool:
         """Whether any lab tensor has off-diagonal terms within the mesh's dimensions.
 
@@ -619,8 +638,8 @@ class TransportSystem:
             np.any(np.abs(probe - np.einsum("nii->ni", probe)[:, :, None] * np.eye(dim)) > 1e-12)
         )
 
-    def _build_poisson(self, setup: PoissonSetup) -> fipy.terms.term.Term:
-        r"""Poisson's equation, coupled (``&``) with the charged species.
+    def _build_poisson(self, setup: PoissonSetup) -> None:
+        r"""Poisson's equation, solved in one matrix with the charged species.
 
         .. math::
 
@@ -633,7 +652,8 @@ class TransportSystem:
         (cell 1 takes :math:`r_2/(r_1+r_2)` with :math:`r = d/\varepsilon`). A pinned
         interface potential cuts the face and acts as a Dirichlet value for both
         half cells. Without any fixed potential the face x = 0 is grounded: the
-        stack is neutral, so that changes no field.
+        stack is neutral, so that changes no field. Sets the potential of the initial
+        concentrations (frame 0).
         """
         assert self.phi is not None
         mesh, faces, geometry = self.mesh, self.faces, self.geometry
@@ -680,9 +700,33 @@ class TransportSystem:
             np.fromiter(dirichlet, dtype=np.int64),
             np.fromiter(dirichlet.values(), dtype=float),
         )
+        # the same system for the direct assembly: species blocks, then phi
+        n_coupled = sum(s.coupled for s in self.species.values())
+        slots: list[Slot] = []
+        for k in range(n_coupled):
+            slots += [Slot("cells", k, k), Slot("faces", k, k), Slot("faces", k, n_coupled)]
+        slots += [Slot("cells", n_coupled, n_coupled), Slot("faces", n_coupled, n_coupled)]
+        slots += [Slot("cells", n_coupled, k) for k in range(n_coupled)]
+        self._coupled = BlockAssembler(self.face_mesh, n_coupled + 1, slots)
+        # the potential of the initial concentrations (frame 0)
+        if self.reference_assembly:
+            self.coupled_equation = self._reference_poisson()
+        else:
+            assign(self.phi, self._initial_potential())
+        self._phi_old = np.array(self.phi.value)
+
+    def _reference_poisson(self) -> fipy.terms.term.Term:
+        """FiPy's coupled equation of the charged species and the potential.
+
+        Solves FiPy's Poisson equation for the initial potential on the way (the
+        reference assembly's frame 0).
+        """
+        assert self._poisson_numbers is not None and self.phi is not None
+        mesh = self.mesh
+        eps_face, pin_coeff, fixed_source, _, _ = self._poisson_numbers
         eps_var = fipy.FaceVariable(mesh=mesh, value=eps_face)
         pin_var = fipy.CellVariable(mesh=mesh, value=pin_coeff)
-        fixed = fipy.CellVariable(mesh=mesh, value=rho_fixed + pin_source)
+        fixed = fipy.CellVariable(mesh=mesh, value=fixed_source)
 
         def operator() -> fipy.terms.term.Term:
             # fresh term objects: FiPy caches matrix shapes in terms, so a term solved
@@ -696,9 +740,7 @@ class TransportSystem:
             (FARADAY * s.data.charge * s.var for s in self.species.values() if s.coupled),
             fipy.CellVariable(mesh=mesh, value=0.0),
         )
-        # the potential of the initial concentrations (frame 0)
         (operator() + (fixed + mobile) == 0).solve(var=self.phi, solver=self.solver)
-        self._phi_old = np.array(self.phi.value)
         # FiPy: terms in other variables must come before plain sources ("inconsistent
         # shapes" otherwise)
         equation = operator()
@@ -711,16 +753,43 @@ class TransportSystem:
         coupled = None
         for state in self.species.values():
             if state.coupled:
-                coupled = state.equation if coupled is None else coupled & state.equation
-        # the same system for the direct assembly: species blocks, then phi
-        n_coupled = sum(s.coupled for s in self.species.values())
-        slots: list[Slot] = []
-        for k in range(n_coupled):
-            slots += [Slot("cells", k, k), Slot("faces", k, k), Slot("faces", k, n_coupled)]
-        slots += [Slot("cells", n_coupled, n_coupled), Slot("faces", n_coupled, n_coupled)]
-        slots += [Slot("cells", n_coupled, k) for k in range(n_coupled)]
-        self._coupled = BlockAssembler(self.face_mesh, n_coupled + 1, slots)
+                assert state.reference is not None
+                term = state.reference.equation
+                coupled = term if coupled is None else coupled & term
         return coupled & (equation == 0)
+
+    def _initial_potential(self) -> FloatArray:
+        r"""The potential of the current concentrations, assembled directly.
+
+        .. math::
+
+           \sum_f \varepsilon_f \frac{A_f}{d_f}(\phi_P - \phi_N) + V_P k_P \phi_P
+               = V_P \rho_{\mathrm{fixed},P} + F \sum_i z_i V_P c_{i,P}
+
+        (the potential rows of :meth:`assemble` with the concentrations known). FiPy's
+        own solve of the same equation held ~2.7 GiB more at 10^6 cells, the set-up's
+        peak (docs/performance.md).
+        """
+        assert self._poisson_numbers is not None and self.phi is not None
+        mesh = self.face_mesh
+        eps_face, pin, fixed, ids, potentials = self._poisson_numbers
+        extra, inflow = mesh.dirichlet(ids, eps_face[ids], potentials)
+        matrix = self._solo.matrix(
+            [
+                pin * mesh.volumes + extra,
+                face_entries(eps_face[mesh.inner] * mesh.transmissibility),
+            ]
+        )
+        charge = fixed + sum(
+            (
+                FARADAY * s.data.charge * np.asarray(s.var.value)
+                for s in self.species.values()
+                if s.coupled
+            ),
+            np.zeros(mesh.n_cells),
+        )
+        rhs = charge * mesh.volumes + inflow
+        return self.solver.solve_system(matrix, np.array(self.phi.value, dtype=float), rhs, [])
 
     def interface_faces(self, after_layer: int) -> NDArray[np.int64]:
         """Faces of the internal interface between layers ``after_layer`` and the next."""
@@ -872,7 +941,7 @@ class TransportSystem:
             extra1 = flux * weight1 * dlog_d[0]
             extra2 = flux * (1.0 - weight1) * dlog_d[1]
             gamma = gamma - extra1 * conc1 - extra2 * conc2
-        if state.cross is not None and dk_plus is not None and dk_minus is not None:
+        if state.coupled and dk_plus is not None and dk_minus is not None:
             assert self.phi is not None
             phi = np.asarray(self.phi.value)
             jv = hop_flux(dk_plus, dk_minus, conc1, conc2, inv_s1, inv_s2)
@@ -913,14 +982,15 @@ class TransportSystem:
         state.face_explicit = explicit
         if cross is not None:
             state.face_phi = cross
-        if not self.reference_assembly:
+        terms = state.reference
+        if terms is None:
             return
         normals = np.asarray(self.mesh.faceNormals)
-        state.diffusivity.setValue(coeff)
-        state.velocity.setValue(normals * state.face_speed[None, :])
-        state.explicit_flux.setValue(normals * explicit[None, :])
-        if state.cross is not None:
-            state.cross.setValue(state.face_phi)
+        terms.diffusivity.setValue(coeff)
+        terms.velocity.setValue(normals * state.face_speed[None, :])
+        terms.explicit_flux.setValue(normals * explicit[None, :])
+        if terms.cross is not None:
+            terms.cross.setValue(state.face_phi)
 
     def _cross_terms(self, state: SpeciesState) -> FloatArray:
         r"""The tensor's off-diagonal flux: implicit part to the solver, explicit part back.
@@ -1002,7 +1072,7 @@ class TransportSystem:
         vacancies = {layer.model.vacancy for layer in self.chemistry.compensations}
         for name in vacancies & {n for n, s in self.species.items() if s.coupled}:
             self._release_source(name, dt, T)  # from the step's start (lagged)
-        if self.coupled_equation is not None:
+        if self._coupled is not None:
             result = self._step_coupled(dt, T, max_sweeps, tol)
             sweeps_total += result.sweeps
             if not result.converged:
@@ -1026,7 +1096,8 @@ class TransportSystem:
                 else:
                     self.solver.inventories = inventories
                     try:
-                        state.equation.solve(var=state.var, dt=dt, solver=self.solver)
+                        assert state.reference is not None
+                        state.reference.equation.solve(var=state.var, dt=dt, solver=self.solver)
                     finally:
                         self.solver.inventories = {}
                 sweep += 1
@@ -1314,7 +1385,7 @@ class TransportSystem:
 
     def _step_coupled(self, dt: float, T: float, max_sweeps: int, tol: float) -> SweepResult:
         """Damped Newton sweeps of the charged species and the potential in one matrix."""
-        assert self.coupled_equation is not None and self.phi is not None
+        assert self._coupled is not None and self.phi is not None
         states = {n: s for n, s in self.species.items() if s.coupled}
         vt = thermal_voltage(T)
         previous = {n: np.array(s.var.value) for n, s in states.items()}
@@ -1333,6 +1404,7 @@ class TransportSystem:
                 if not self.reference_assembly:
                     self._solve_direct(list(states.values()), dt, inventories)
                 else:
+                    assert self.coupled_equation is not None
                     self.coupled_equation.solve(dt=dt, solver=self.solver)
             except (RuntimeError, ValueError, FloatingPointError):  # singular: diverged
                 return SweepResult(False, sweep + 1, None, np.inf)
