@@ -99,8 +99,8 @@ def prepare_csr(matrix: sparse.csr_matrix | None) -> tuple[Any, Any, FloatArray]
     if matrix is None:
         return np.zeros(1, int_type), np.zeros(0, int_type), np.zeros(0)
     return (
-        matrix.indptr.astype(int_type),
-        matrix.indices.astype(int_type),
+        matrix.indptr.astype(int_type, copy=False),
+        matrix.indices.astype(int_type, copy=False),
         np.ascontiguousarray(matrix.data, dtype=float),
     )
 
@@ -229,8 +229,8 @@ class PetscLU:
                 "the PETSc back end runs the simulation on rank 0 only; the other ranks"
                 " serve its solves (cosinter.solver.distributed.root_session)"
             )
-        csr = sparse.csr_matrix(matrix)
-        csr.sort_indices()
+        csr = sparse.csr_matrix(matrix)  # no copy of a CSR matrix
+        csr.sort_indices()  # PETSc's AIJ wants sorted columns; in place
         arrays = prepare_csr(csr)  # before the broadcast: nothing but PETSc after it
         self._factors: _Factors | None = None
         with _collective():

@@ -160,9 +160,10 @@ class _ConservingLU(fipy.solvers.scipy.LinearLUSolver):
         x: FloatArray,
         b: FloatArray,
         rows: list[tuple[int, FloatArray, FloatArray]],
+        overwrite: bool = False,
     ) -> FloatArray:
         """:func:`conserving_solve` with this solver's LU and row scaling."""
-        return conserving_solve(L, x, b, rows, self.equilibrate, self.factorize)
+        return conserving_solve(L, x, b, rows, self.equilibrate, self.factorize, overwrite)
 
     def _solve_(self, L: Any, x: FloatArray, b: FloatArray) -> FloatArray:
         variables = getattr(self.var, "vars", [self.var])
@@ -253,17 +254,20 @@ class Factorization(Protocol):
         ...
 
 
-#: ``factorize(matrix, equilibrate)``: the LU of a CSC matrix; ``equilibrate`` says
-#: its rows were scaled to unit maximum (2D/3D: threshold pivoting, see
-#: :data:`LU_2D_OPTIONS`).
-Factorize = Callable[[sparse.csc_matrix, bool], Factorization]
+#: ``factorize(matrix, equilibrate)``: the LU of a CSR matrix (canonical: sorted
+#: columns, no duplicates; each back end converts to what it factors);
+#: ``equilibrate`` says its rows were scaled to unit maximum (2D/3D: threshold
+#: pivoting, see :data:`LU_2D_OPTIONS`).
+Factorize = Callable[[sparse.csr_matrix, bool], Factorization]
 
 
 class _SuperLU:
     """SciPy's SuperLU factors as a :class:`Factorization`."""
 
-    def __init__(self, matrix: sparse.csc_matrix, equilibrate: bool) -> None:
-        self._lu = splu(matrix, permc_spec=LU_ORDERING, **(LU_2D_OPTIONS if equilibrate else {}))
+    def __init__(self, matrix: sparse.csr_matrix, equilibrate: bool) -> None:
+        self._lu = splu(
+            matrix.tocsc(), permc_spec=LU_ORDERING, **(LU_2D_OPTIONS if equilibrate else {})
+        )
 
     def solve(self, rhs: FloatArray) -> FloatArray:
         return np.asarray(self._lu.solve(rhs), dtype=float)
@@ -272,13 +276,13 @@ class _SuperLU:
         """Nothing to free explicitly (garbage collected)."""
 
 
-def superlu(matrix: sparse.csc_matrix, equilibrate: bool) -> Factorization:
+def superlu(matrix: sparse.csr_matrix, equilibrate: bool) -> Factorization:
     """The default back end's LU: SuperLU with :data:`LU_ORDERING` (and
     :data:`LU_2D_OPTIONS` for equilibrated 2D/3D rows), on this process."""
     return _SuperLU(matrix, equilibrate)
 
 
-def petsc_lu(matrix: sparse.csc_matrix, equilibrate: bool) -> Factorization:
+def petsc_lu(matrix: sparse.csr_matrix, equilibrate: bool) -> Factorization:
     """The PETSc back end's LU: MUMPS across the MPI ranks
     (:class:`cosinter.solver.distributed.PetscLU`; MUMPS pivots by its own threshold)."""
     from cosinter.solver.distributed import PetscLU
@@ -293,6 +297,7 @@ def conserving_solve(
     rows: list[tuple[int, FloatArray, FloatArray]],
     equilibrate: bool = True,
     factorize: Factorize = superlu,
+    overwrite: bool = False,
 ) -> FloatArray:
     r"""Solve :math:`Lx = b` by sparse LU, holding chosen inventories (a bordered system).
 
@@ -305,14 +310,15 @@ def conserving_solve(
     keeps SuperLU's defaults: its round-off stays as the 1D verification tests pin it
     (an immobile species held to 2 ulp beside Poisson's rows, 5 ulp scaled).
     ``factorize`` is the LU (default :func:`superlu`; the PETSc back end's MUMPS).
+    ``overwrite`` lets the rows of a CSR ``L`` be scaled in place instead of in a
+    copy (at 10^6 cells a copy is ~0.2 GiB held through the factorization).
     """
-    rows_csr = sparse.csr_matrix(L, copy=True)
-    rows_csr.sum_duplicates()
-    scale = float(np.max(np.abs(rows_csr.diagonal())))
-    row_scale = _row_scales(rows_csr) if equilibrate else np.ones(L.shape[0])
+    matrix = sparse.csr_matrix(L, copy=not (overwrite and sparse.isspmatrix_csr(L)))
+    matrix.sum_duplicates()
+    scale = float(np.max(np.abs(matrix.diagonal())))
+    row_scale = _row_scales(matrix) if equilibrate else np.ones(L.shape[0])
     if equilibrate:
-        rows_csr.data *= np.repeat(row_scale, np.diff(rows_csr.indptr))
-    matrix = rows_csr.tocsc()
+        matrix.data *= np.repeat(row_scale, np.diff(matrix.indptr))
     b = row_scale * b
     lu = factorize(matrix, equilibrate)
     try:
@@ -326,7 +332,7 @@ def conserving_solve(
 
 def _bordered(
     lu: Factorization,
-    matrix: sparse.csc_matrix,
+    matrix: sparse.csr_matrix,
     x: FloatArray,
     b: FloatArray,
     rows: list[tuple[int, FloatArray, FloatArray]],
@@ -789,7 +795,8 @@ class TransportSystem:
             np.zeros(mesh.n_cells),
         )
         rhs = charge * mesh.volumes + inflow
-        return self.solver.solve_system(matrix, np.array(self.phi.value, dtype=float), rhs, [])
+        x = np.array(self.phi.value, dtype=float)
+        return self.solver.solve_system(matrix, x, rhs, [], overwrite=True)
 
     def interface_faces(self, after_layer: int) -> NDArray[np.int64]:
         """Faces of the internal interface between layers ``after_layer`` and the next."""
@@ -1163,7 +1170,7 @@ class TransportSystem:
     ) -> None:
         """One linear solve of ``states`` (:meth:`assemble`), values set in place."""
         matrix, rhs, x, rows = self.assemble(states, dt, inventories)
-        x = self.solver.solve_system(matrix, x, rhs, rows)
+        x = self.solver.solve_system(matrix, x, rhs, rows, overwrite=True)
         n = self.face_mesh.n_cells
         for k, state in enumerate(states):
             assign(state.var, x[k * n : (k + 1) * n])
@@ -1236,7 +1243,8 @@ class TransportSystem:
         """One linear solve of the phase field (:meth:`assemble_interphase`)."""
         assert self.eta is not None
         matrix, rhs = self.assemble_interphase(dt, face_coeff, implicit, explicit)
-        x = self.solver.solve_system(matrix, np.array(self.eta.value, dtype=float), rhs, [])
+        x = np.array(self.eta.value, dtype=float)
+        x = self.solver.solve_system(matrix, x, rhs, [], overwrite=True)
         assign(self.eta, x)
 
     def assemble_interphase(
