@@ -75,6 +75,7 @@ from cosinter.solver.fields import (
     FaceGeometry,
     LimiterChoice,
     build_mesh,
+    container_mesh,
     face_tensor,
     normal_component,
 )
@@ -495,6 +496,8 @@ class TransportSystem:
     chemistry: ChemistrySetup = field(default_factory=ChemistrySetup)
     backend: str = "scipy"
     reference_assembly: bool = False
+    # the FiPy mesh of the variables: the stack's grid for the reference assembly, a
+    # bare container of n_cells values otherwise (fields.container_mesh)
     mesh: fipy.meshes.mesh.Mesh = field(init=False)
     face_mesh: FaceMesh = field(init=False)
     faces: FaceGeometry = field(init=False)
@@ -516,6 +519,7 @@ class TransportSystem:
     _T: float = field(init=False, default=0.0)
     _phi_old: FloatArray | None = field(init=False, default=None)
     _volumes: FloatArray = field(init=False)  # the geometry's cell volumes (a property)
+    _end_faces: dict[str, NDArray[np.int64]] = field(init=False)  # "left"/"right" face ids
     _solo: BlockAssembler = field(init=False)
     _coupled: BlockAssembler | None = field(init=False, default=None)
     # Poisson's numbers: face permittivity, pinning coefficient, fixed charge + pinning
@@ -527,27 +531,33 @@ class TransportSystem:
         if self.reference_assembly and fipy.solvers.solver_suite != "scipy":
             # FiPy's terms would build PETSc matrices for a scipy-suite solver
             raise InputError("reference_assembly needs FiPy's scipy suite (FIPY_SOLVERS=scipy)")
-        self.mesh = build_mesh(self.geometry)
-        self.faces = FaceGeometry.of(self.mesh, self.geometry)
+        grid = build_mesh(self.geometry)
+        self.faces = faces = FaceGeometry.of(grid, self.geometry)
         self._volumes = self.geometry.cell_volumes
         self.solver.equilibrate = self.geometry.dimension > 1
-        faces = self.faces
         self.face_mesh = FaceMesh.of(
             faces.cell1,
             faces.cell2,
             faces.interior,
             faces.d1,
             faces.d2,
-            np.asarray(self.mesh._faceAreas),
-            np.asarray(self.mesh.cellVolumes),
+            np.asarray(grid._faceAreas),
+            np.asarray(grid.cellVolumes),
         )
+        self._end_faces = {
+            side: np.flatnonzero(np.asarray(getattr(grid, f"faces{side.title()}")))
+            for side in ("left", "right")
+        }
+        self.anisotropic = self._has_off_diagonal()
+        if self.anisotropic:
+            self.cross_stencil = CrossStencil.of(grid, faces, self.geometry.dimension)
+        # the direct assembly has all it needs of the grid by now (see container_mesh)
+        self.mesh = grid if self.reference_assembly else container_mesh(self.geometry.n_cells)
+        del grid
         self._solo = BlockAssembler(self.face_mesh, 1, [Slot("cells", 0, 0), Slot("faces", 0, 0)])
         if self.poisson is not None:
             self.phi = fipy.CellVariable(mesh=self.mesh, name="phi", value=0.0)
         self.species = {name: self._build(data) for name, data in self.props.species.items()}
-        self.anisotropic = self._has_off_diagonal()
-        if self.anisotropic:
-            self.cross_stencil = CrossStencil.of(self.mesh, self.faces, self.geometry.dimension)
         if self.poisson is not None:
             self._build_poisson(self.poisson)
         if self.chemistry.interphase is not None:
@@ -588,14 +598,15 @@ class TransportSystem:
             state.reference = self._reference_terms(var, coupled, source)
         ids: list[NDArray[np.int64]] = []
         values: list[FloatArray] = []
-        for side, faces in (("left", mesh.facesLeft), ("right", mesh.facesRight)):
+        for side, faces in self._end_faces.items():
             value = self.fixed.get(side, {}).get(data.name)
             if value is not None:
-                var.constrain(value, faces)
+                if self.reference_assembly:
+                    var.constrain(value, self._end_mask(side))
                 setattr(state, f"fixed_{side}", value)
                 state.scale = max(state.scale, value)
-                ids.append(np.flatnonzero(np.asarray(faces)))
-                values.append(np.full(len(ids[-1]), float(value)))
+                ids.append(faces)
+                values.append(np.full(len(faces), float(value)))
         if ids:
             state.dirichlet = (np.concatenate(ids), np.concatenate(values))
         n_faces = len(self.faces.axis)
@@ -604,6 +615,10 @@ class TransportSystem:
         state.face_explicit = np.zeros(n_faces)
         state.face_phi = np.zeros(n_faces)
         return state
+
+    def _end_mask(self, side: str) -> Any:
+        """FiPy's mask of the faces at x = 0 (``"left"``) or the far end (reference only)."""
+        return getattr(self.mesh, f"faces{side.title()}")
 
     def _reference_terms(
         self, var: fipy.CellVariable, coupled: bool, source: fipy.CellVariable | None
@@ -662,7 +677,7 @@ class TransportSystem:
         concentrations (frame 0).
         """
         assert self.phi is not None
-        mesh, faces, geometry = self.mesh, self.faces, self.geometry
+        faces, geometry = self.faces, self.geometry
         eps = np.asarray(setup.permittivity, dtype=float)
         e1, e2 = eps[faces.cell1], eps[faces.cell2]
         eps_face = (faces.d1 + faces.d2) / (faces.d1 / e1 + faces.d2 / e2)
@@ -672,19 +687,20 @@ class TransportSystem:
             if state.coupled:
                 rho_fixed -= FARADAY * state.data.charge * setup.backgrounds[name]
         dirichlet: dict[int, float] = {}
-        for side, ids in (("left", mesh.facesLeft), ("right", mesh.facesRight)):
+        for side, ids in self._end_faces.items():
             sigma = setup.surface_charge.get(side, 0.0)
             if sigma:
-                cells = faces.cell1[np.asarray(ids)]
+                cells = faces.cell1[ids]
                 rho_fixed[cells] += sigma / width[cells]
             value = setup.potential.get(side)
             if value is not None:
-                self.phi.constrain(value, ids)
-                dirichlet.update(dict.fromkeys(np.flatnonzero(np.asarray(ids)).tolist(), value))
+                if self.reference_assembly:
+                    self.phi.constrain(value, self._end_mask(side))
+                dirichlet.update(dict.fromkeys(ids.tolist(), value))
         if not setup.has_reference:
-            self.phi.constrain(0.0, mesh.facesLeft)
-            left = np.flatnonzero(np.asarray(mesh.facesLeft))
-            dirichlet.update(dict.fromkeys(left.tolist(), 0.0))
+            if self.reference_assembly:
+                self.phi.constrain(0.0, self._end_mask("left"))
+            dirichlet.update(dict.fromkeys(self._end_faces["left"].tolist(), 0.0))
         pin_coeff = np.zeros(geometry.n_cells)
         pin_source = np.zeros(geometry.n_cells)
         for after_layer, sigma, pinned in setup.sheets:
@@ -1316,11 +1332,13 @@ class TransportSystem:
         assert setup is not None
         mesh, faces = self.mesh, self.faces
         self.eta = fipy.CellVariable(mesh=mesh, name="eta", value=0.0, hasOld=True)
+        # no gradient coupling to cells that cannot hold the interphase (no-flux there)
+        self._eta_host_faces = faces.interior & setup.host[faces.cell1] & setup.host[faces.cell2]
+        if not self.reference_assembly:
+            return
         self._eta_faces = fipy.FaceVariable(mesh=mesh, value=0.0)
         self._eta_implicit = fipy.CellVariable(mesh=mesh, value=0.0)
         self._eta_explicit = fipy.CellVariable(mesh=mesh, value=0.0)
-        # no gradient coupling to cells that cannot hold the interphase (no-flux there)
-        self._eta_host_faces = faces.interior & setup.host[faces.cell1] & setup.host[faces.cell2]
         self._eta_equation = fipy.TransientTerm(var=self.eta) == (
             fipy.DiffusionTerm(coeff=self._eta_faces, var=self.eta)
             + _ImplicitSource(coeff=self._eta_implicit, var=self.eta)
@@ -1350,13 +1368,11 @@ class TransportSystem:
     def _step_interphase(self, dt: float, T: float, max_sweeps: int, tol: float) -> SweepResult:
         """Newton sweeps of the phase field; eta is kept in [eta at the step start, 1]."""
         setup = self.chemistry.interphase
-        assert setup is not None and self.eta is not None and self._eta_equation is not None
-        assert self._eta_faces is not None and self._eta_implicit is not None
-        assert self._eta_explicit is not None
+        assert setup is not None and self.eta is not None
         model = setup.model
         rate = model.rate(T)
         face_coeff = np.where(self._eta_host_faces, rate * model.gradient, 0.0)
-        if self.reference_assembly:
+        if self._eta_faces is not None:  # the reference assembly
             self._eta_faces.setValue(face_coeff)
         drive = self._interphase_drive()
         host = setup.host
@@ -1374,6 +1390,8 @@ class TransportSystem:
             if not self.reference_assembly:
                 self._solve_eta_direct(dt, face_coeff, implicit, explicit)
             else:
+                assert self._eta_equation is not None and self._eta_explicit is not None
+                assert self._eta_implicit is not None
                 self._eta_implicit.setValue(implicit)
                 self._eta_explicit.setValue(explicit)
                 self._eta_equation.solve(var=self.eta, dt=dt, solver=self.solver)
@@ -1555,7 +1573,7 @@ class TransportSystem:
 
     def _left_flux(self, state: SpeciesState) -> float:
         """Flux into the stack through x = 0 (mol m^-2 s^-1, lateral mean)."""
-        faces = np.asarray(self.mesh.facesLeft)
+        faces = self._end_faces["left"]
         cells = self.faces.cell1[faces]
         dnn = state.face_coeff
         c = np.asarray(state.var.value)[cells]
