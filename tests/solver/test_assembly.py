@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -177,3 +178,27 @@ def test_direct_and_fipy_steps_agree() -> None:
         scale = max(float(np.max(np.abs(other))), 1e-300)
         # measured 3.4e-11 (Li): the nearly singular solves amplify round-off
         assert np.max(np.abs(value - other)) / scale < 1e-9, key
+
+
+def test_direct_assembly_frees_the_stack_grid(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The direct path reads the grid once; its variables live on a container mesh.
+
+    The stack's FiPy grid held ~1 GiB at 10^6 cells and sits in reference cycles: it
+    must be gone when the system is built, not at some later full collection.
+    """
+    made: list[weakref.ref[Any]] = []
+    original = equations.build_mesh
+
+    def tracking(geometry: Any) -> Any:
+        grid = original(geometry)
+        made.append(weakref.ref(grid))
+        return grid
+
+    monkeypatch.setattr(equations, "build_mesh", tracking)
+    raw = grains_2d()
+    direct = Simulation(validate_case(raw), raw).transport_system()
+    assert len(made) == 1 and made[0]() is None
+    assert direct.mesh.numberOfCells == direct.geometry.n_cells
+    assert direct.anisotropic  # the cross stencil was read from the grid too
+    reference = reference_system(raw)
+    assert made[1]() is reference.mesh
