@@ -192,6 +192,13 @@ def run_size(side: int, args: argparse.Namespace) -> dict[str, Any]:
     reports = Path(tempfile.mkdtemp(prefix="cosinter-scaling-ranks-"))
     command += ["--report-dir", str(reports)]
     env = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
+    scratch = None
+    if args.petsc_options:
+        env["PETSC_OPTIONS"] = args.petsc_options
+        if "MUMPS_OOC_TMPDIR" not in env:
+            # MUMPS' out-of-core factors (-mat_mumps_icntl_22 1) go here, removed after
+            scratch = tempfile.mkdtemp(prefix="cosinter-scaling-ooc-")
+            env["MUMPS_OOC_TMPDIR"] = scratch
     if args.ranks > 1:
         # one BLAS thread per rank: N ranks on N cores
         env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
@@ -207,6 +214,9 @@ def run_size(side: int, args: argparse.Namespace) -> dict[str, Any]:
         )
     except subprocess.TimeoutExpired:
         return {"side": side, "error": f"timed out after {args.size_timeout:g} s"}
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
     if proc.returncode != 0:
         return {"side": side, "error": proc.stderr.strip()[-2000:] or f"exit {proc.returncode}"}
     out = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -244,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--ranks", type=int, default=1, help="MPI ranks (mpirun -n; --solver petsc only)"
     )
+    parser.add_argument(
+        "--petsc-options",
+        default="",
+        help='PETSc options for --solver petsc (PETSC_OPTIONS), e.g. "-mat_mumps_icntl_22 1":'
+        " MUMPS out of core, in MUMPS_OOC_TMPDIR (default a temporary directory)",
+    )
     parser.add_argument("--child", type=int, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--report-dir", type=Path, default=None, help=argparse.SUPPRESS)
     parser.add_argument("--output", type=Path, default=None, help="results JSON")
@@ -252,6 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         args.steps = 3 if args.quick else 4
     if args.ranks > 1 and args.solver != "petsc":
         parser.error("--ranks > 1 needs --solver petsc")
+    if args.petsc_options and args.solver != "petsc":
+        parser.error("--petsc-options needs --solver petsc")
     if args.child is not None:
         if args.solver == "petsc":
             child_ranks(args)
@@ -265,6 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "solver": args.solver,
         "ranks": args.ranks,
+        "petsc_options": args.petsc_options,
     }
     record["setup"] = {
         "case": CASE.format(n="N", h=1.0, width="N", half="N/2"),

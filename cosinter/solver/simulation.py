@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import platform
 import sys
 from collections.abc import Mapping, Sequence
@@ -1105,6 +1106,9 @@ class Simulation:
             )
         record = self.record()
         record["linear_solver"] = {"backend": solver, "mpi_ranks": system.solver.ranks}
+        if solver == "petsc":
+            # what PETSc and MUMPS were told (e.g. out of core): the run's provenance
+            record["linear_solver"]["petsc_options"] = os.environ.get("PETSC_OPTIONS", "")
         outputs = _Outputs(self, out_dir, record, None if point is None else point.checkpoint)
         observers: Sequence[Any] = (outputs, _Progress(self.program.duration, progress))
         state = run(system, self.program, self.frame_times, self.control(), observers, resume=start)

@@ -122,6 +122,7 @@ def mpi_env() -> dict[str, str]:
     env.update(OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1")
     env.update(OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
     env.pop("FIPY_SOLVERS", None)  # the launcher decides (cosinter.solver)
+    env.pop("PETSC_OPTIONS", None)  # a test that wants options sets them
     return env
 
 
@@ -137,12 +138,17 @@ def run_serial(path: Path, out: Path, solver: str = "scipy") -> None:
 
 
 def mpirun(
-    args: list[str], ranks: int = 2, timeout: float = 300
+    args: list[str], ranks: int = 2, timeout: float = 300, env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess[str]:
     assert MPIRUN is not None
     command = [MPIRUN, "-n", str(ranks), sys.executable, "-m", "cosinter", *args]
     return subprocess.run(
-        command, env=mpi_env(), capture_output=True, text=True, timeout=timeout, check=False
+        command,
+        env={**mpi_env(), **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
     )
 
 
@@ -234,6 +240,34 @@ def test_petsc_one_process_matches_scipy(tmp_path: Path, name: str) -> None:
     assert record(tmp_path / "petsc")["solver_statistics"]["max_inventory_drift"] < 1e-12
 
 
+@needs_petsc
+def test_petsc_lu_out_of_core_keeps_its_factors_on_disk_until_closed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MUMPS out of core (``-mat_mumps_icntl_22 1``, docs/large_meshes.rst): the
+    factors go to ``MUMPS_OOC_TMPDIR`` and are removed when freed."""
+    from petsc4py import PETSc
+
+    from cosinter.solver.distributed import PetscLU
+
+    monkeypatch.setenv("MUMPS_OOC_TMPDIR", str(tmp_path))
+    side = np.diag(np.full(30, 2.5)) - np.eye(30, k=1) - np.eye(30, k=-1)
+    matrix = sparse.csr_matrix(sparse.kronsum(side, side))  # a 2D grid's 900 rows
+    options = PETSc.Options()
+    options["mat_mumps_icntl_22"] = 1
+    try:
+        lu = PetscLU(matrix)
+    finally:
+        options.delValue("mat_mumps_icntl_22")
+    try:
+        assert any(tmp_path.iterdir())  # the factors' files
+        rhs = np.arange(900.0)
+        assert matrix @ lu.solve(rhs) == pytest.approx(rhs, rel=1e-12, abs=1e-10)
+    finally:
+        lu.close()
+    assert not any(tmp_path.iterdir())
+
+
 # ------------------------------------------------------------------ two ranks
 
 
@@ -253,8 +287,31 @@ def test_two_ranks_match_the_serial_run(tmp_path: Path, name: str) -> None:
         a, b = final(serial, species), final(mpi, species)
         assert np.max(np.abs(b - a)) < RTOL * np.max(a), species
     assert record(mpi)["solver_statistics"]["max_inventory_drift"] < 1e-12
-    assert record(mpi)["linear_solver"] == {"backend": "petsc", "mpi_ranks": 2}
+    assert record(mpi)["linear_solver"] == {
+        "backend": "petsc",
+        "mpi_ranks": 2,
+        "petsc_options": "",
+    }
     assert record(serial)["linear_solver"] == {"backend": "scipy", "mpi_ranks": 1}
+
+
+@needs_mpirun
+def test_two_ranks_out_of_core_match_the_serial_run(tmp_path: Path) -> None:
+    """What docs/large_meshes.rst gives for memory: MUMPS' factors on disk."""
+    path = write_case(tmp_path, "charged_2d")
+    run_serial(path, tmp_path / "serial")
+    scratch = tmp_path / "ooc"
+    scratch.mkdir()
+    options = "-mat_mumps_icntl_22 1"
+    env = {"PETSC_OPTIONS": options, "MUMPS_OOC_TMPDIR": str(scratch)}
+    args = ["run", str(path), "-o", str(tmp_path / "mpi"), "--quiet", "--solver", "petsc"]
+    done = mpirun(args, env=env)
+    assert done.returncode == 0, done.stderr[-3000:]
+    for species in ("Li", "Ti"):
+        a, b = final(tmp_path / "serial", species), final(tmp_path / "mpi", species)
+        assert np.max(np.abs(b - a)) < RTOL * np.max(a), species
+    assert record(tmp_path / "mpi")["linear_solver"]["petsc_options"] == options
+    assert not any(scratch.iterdir())  # every factorization's files removed
 
 
 @needs_mpirun
