@@ -552,12 +552,14 @@ class TransportSystem:
         self.anisotropic = self._has_off_diagonal()
         if self.anisotropic:
             self.cross_stencil = CrossStencil.of(grid, faces, self.geometry.dimension)
-        # the direct assembly has all it needs of the grid by now (see container_mesh)
-        self.mesh = grid if self.reference_assembly else container_mesh(self.geometry.n_cells)
-        if not self.reference_assembly:
-            # a FiPy mesh sits in reference cycles (its topology, representation and
+        if self.reference_assembly:
+            self.mesh = grid
+        else:
+            # the direct assembly has all it needs of the grid by now (container_mesh).
+            # A FiPy mesh sits in reference cycles (its topology, representation and
             # face masks point back at it): only the cyclic collector frees it, and a
             # full collection may not come for the whole run (1 GiB at 10^6 cells)
+            self.mesh = container_mesh(self.geometry.n_cells)
             del grid
             gc.collect()
         self._solo = BlockAssembler(self.face_mesh, 1, [Slot("cells", 0, 0), Slot("faces", 0, 0)])
@@ -798,27 +800,26 @@ class TransportSystem:
         own solve of the same equation held ~2.7 GiB more at 10^6 cells, the set-up's
         peak (docs/performance.md).
         """
-        assert self._poisson_numbers is not None and self.phi is not None
+        assert self.phi is not None
+        diag, entries, rhs = self._poisson_rows()
+        matrix = self._solo.matrix([diag, entries])
+        for state in self.species.values():
+            if state.coupled:
+                charge = FARADAY * state.data.charge * np.asarray(state.var.value)
+                rhs += charge * self.face_mesh.volumes
+        x = np.array(self.phi.value, dtype=float)
+        return self.solver.solve_system(matrix, x, rhs, [], overwrite=True)
+
+    def _poisson_rows(self) -> tuple[FloatArray, FloatArray, FloatArray]:
+        """Diagonal, face entries and right-hand side of the potential's rows, without
+        the mobile charge (:meth:`assemble`, :meth:`_initial_potential`)."""
+        assert self._poisson_numbers is not None
         mesh = self.face_mesh
         eps_face, pin, fixed, ids, potentials = self._poisson_numbers
         extra, inflow = mesh.dirichlet(ids, eps_face[ids], potentials)
-        matrix = self._solo.matrix(
-            [
-                pin * mesh.volumes + extra,
-                face_entries(eps_face[mesh.inner] * mesh.transmissibility),
-            ]
-        )
-        charge = fixed + sum(
-            (
-                FARADAY * s.data.charge * np.asarray(s.var.value)
-                for s in self.species.values()
-                if s.coupled
-            ),
-            np.zeros(mesh.n_cells),
-        )
-        rhs = charge * mesh.volumes + inflow
-        x = np.array(self.phi.value, dtype=float)
-        return self.solver.solve_system(matrix, x, rhs, [], overwrite=True)
+        diag = pin * mesh.volumes + extra
+        entries = face_entries(eps_face[mesh.inner] * mesh.transmissibility)
+        return diag, entries, fixed * mesh.volumes + inflow
 
     def interface_faces(self, after_layer: int) -> NDArray[np.int64]:
         """Faces of the internal interface between layers ``after_layer`` and the next."""
@@ -1241,13 +1242,11 @@ class TransportSystem:
                 rows.append((k * n, *entry))
         assembler = self._solo
         if coupled:
-            assert self._poisson_numbers is not None and self._coupled is not None
-            assert self.phi is not None
-            eps_face, pin, fixed, ids, potentials = self._poisson_numbers
-            extra, inflow = mesh.dirichlet(ids, eps_face[ids], potentials)
-            values += [pin * volumes + extra, face_entries(eps_face[inner] * mesh.transmissibility)]
+            assert self._coupled is not None and self.phi is not None
+            diag, entries, b = self._poisson_rows()
+            values += [diag, entries]
             values += [-FARADAY * state.data.charge * volumes for state in states]
-            rhs.append(fixed * volumes + inflow)
+            rhs.append(b)
             current.append(np.asarray(self.phi.value, dtype=float))
             assembler = self._coupled
         matrix = assembler.matrix(values)
