@@ -283,7 +283,7 @@ def main(argv: list[str] | None = None) -> int:
         "quick": args.quick,
         "solver": args.solver,
         "ranks": args.ranks,
-        "petsc_options": args.petsc_options,
+        "petsc_options": args.petsc_options or os.environ.get("PETSC_OPTIONS", ""),
     }
     record["setup"] = {
         "case": CASE.format(n="N", h=1.0, width="N", half="N/2"),

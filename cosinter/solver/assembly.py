@@ -21,9 +21,9 @@ or cells (:math:`m_P`). Only the numbers change from sweep to sweep, so the
 pattern (where each face and cell contribution lands in the CSR arrays) is found
 once and each assembly is a ``bincount`` into it.
 
-FiPy's terms stay the readable reference: ``tests/solver/test_assembly.py``
-checks that these matrices and right-hand sides are FiPy's, and the PETSc back
-end (whose matrices FiPy builds) still solves through them.
+FiPy's terms stay the readable reference (``TransportSystem(reference_assembly=True)``):
+``tests/solver/test_assembly.py`` checks that these matrices and right-hand sides
+are FiPy's. Both back ends (SuperLU, MUMPS through PETSc) factor these matrices.
 """
 
 from __future__ import annotations
@@ -199,6 +199,8 @@ class SparsePattern:
         ).tocsr()
         merged.sum_duplicates()  # canonical: sorted columns, one entry each
         self.shape = shape
+        if merged.nnz >= 2**31:
+            raise ValueError(f"{merged.nnz} entries are beyond 32-bit sparse indices")
         self.nnz = int(merged.nnz)
         self._indices = merged.indices.astype(np.int32, copy=False)
         self._indptr = merged.indptr.astype(np.int32, copy=False)
@@ -206,7 +208,9 @@ class SparsePattern:
         # each contribution's entry: its column's place in its row, found in chunks
         keys = np.repeat(np.arange(n_rows, dtype=np.int64) * n_columns, np.diff(self._indptr))
         keys += self._indices
-        self._slot: NDArray[np.int32] = np.empty(len(rows32), dtype=np.int32)  # nnz < 2^31
+        # 32-bit: half the held memory; bincount widens them per assembly (a
+        # temporary of 8 bytes per contribution, before the factorization's peak)
+        self._slot: NDArray[np.int32] = np.empty(len(rows32), dtype=np.int32)
         for start in range(0, len(rows32), self._CHUNK):
             part = slice(start, start + self._CHUNK)
             wanted = rows32[part].astype(np.int64) * n_columns + columns32[part]

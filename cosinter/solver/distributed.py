@@ -119,7 +119,9 @@ class _Factors:
         self.mat: Any = None
         self.ksp: Any = None
         # on one rank PETSc uses the arrays as they are, no copy (0.2 GiB at 10^6
-        # cells): they must live as long as the matrix; across ranks it copies them
+        # cells), and they must live as long as the matrix (petsc4py 3.18 keeps a
+        # reference too; kept here as well, not to depend on it); across ranks it
+        # copies them
         self._arrays: tuple[Any, Any, FloatArray] | None = prepare_csr(None) if csr is None else csr
         try:
             self.mat = petsc.Mat().createAIJWithArrays(

@@ -13,7 +13,7 @@ tensor, face normal components by harmonic mean. On faces between cells whose
 exact two-half-cell flux across the partition jump, in hop form (each direction
 weighted by the receiving side's vacancy fraction), linearised by Newton as
 :math:`\alpha c_1 - \beta c_2 + \gamma`
-(see :meth:`TransportSystem._update_interfaces`). It is handed to FiPy as a face
+(see :meth:`TransportSystem._update_interfaces`). It enters the matrix as a face
 diffusivity :math:`(\alpha+\beta)d/2`, a central-difference velocity
 :math:`\alpha-\beta` and an explicit face flux :math:`\gamma`; with
 :math:`\alpha, \beta > 0` the matrix keeps its M-matrix sign pattern, so
@@ -31,7 +31,8 @@ Gummel) drift :math:`z e\Delta\phi/kT` to the partition step, Newton gives
 :math:`G` part enters as a ``DiffusionTerm`` in :math:`\phi` with coefficient
 :math:`-G d` on interior faces only (never on boundary faces, where it would leak
 drift through walls). The species and Poisson's equation are solved together in one
-matrix (FiPy's ``&``) and swept to convergence: solving them one after the other is
+matrix (assembled by :mod:`cosinter.solver.assembly`; FiPy's ``&`` on the reference
+path) and swept to convergence: solving them one after the other is
 unstable beyond the dielectric relaxation time. A species with a concentration-
 dependent mobility is a hop face species too; Newton carries its
 :math:`\partial\ln D/\partial c` (lagged only on boundary faces). Newton updates
@@ -230,8 +231,9 @@ def assign(var: fipy.CellVariable, value: FloatArray) -> None:
 
     FiPy's ``setValue`` wraps the value in a ``_Constant``, indexes it by the
     overlapping (ghost) cell ids and evaluates that expression: ~150 us per call,
-    several times per Newton sweep. On a serial mesh (:func:`build_mesh` makes no
-    other, also under ``mpirun``) the ids are all cells, so copying into the value
+    several times per Newton sweep. On a serial mesh (:func:`build_mesh` and
+    :func:`~cosinter.solver.fields.container_mesh` make no other, also under
+    ``mpirun``) the ids are all cells, so copying into the value
     and marking it fresh (what ``setValue`` ends with; dependent variables are
     marked stale) is the same.
     """
@@ -315,7 +317,8 @@ def conserving_solve(
     ``overwrite`` lets the rows of a CSR ``L`` be scaled in place instead of in a
     copy (at 10^6 cells a copy is ~0.2 GiB held through the factorization).
     """
-    matrix = sparse.csr_matrix(L, copy=not (overwrite and sparse.isspmatrix_csr(L)))
+    in_place = overwrite and sparse.issparse(L) and L.format == "csr"
+    matrix = sparse.csr_matrix(L, copy=not in_place)
     matrix.sum_duplicates()
     scale = float(np.max(np.abs(matrix.diagonal())))
     row_scale = _row_scales(matrix) if equilibrate else np.ones(L.shape[0])
@@ -487,7 +490,9 @@ class TransportSystem:
     reference_assembly
         Assemble the matrices with FiPy's terms instead of
         :mod:`cosinter.solver.assembly` (the same numbers, ~10x slower; FiPy's
-        scipy suite only).
+        scipy suite only). Only then is :attr:`mesh` the stack's FiPy grid; the
+        direct assembly's variables live on :func:`~cosinter.solver.fields.container_mesh`
+        and its geometry is in :attr:`faces` and :attr:`face_mesh`.
     """
 
     geometry: StackGeometry

@@ -50,9 +50,12 @@ def container_mesh(n_cells: int) -> fipy.meshes.mesh.Mesh:
     The direct assembly reads the geometry from :class:`FaceGeometry` and
     :class:`~cosinter.solver.assembly.FaceMesh`; its FiPy variables are containers
     of values (old values, ``updateOld``). A uniform grid computes no geometry
-    arrays: ~30 MiB at 10^6 cells where the stack's own 2D grid keeps ~1 GiB.
+    arrays: ~30 MiB at 10^6 cells where the stack's own 2D grid keeps ~1 GiB. Its
+    spacing is NaN, so that no number can come from its geometry.
     """
-    return fipy.Grid1D(nx=n_cells, dx=1.0, communicator=fipy.tools.serialComm)
+    # NaN spacing: a geometry read by mistake (a gradient, a face value, a new FiPy
+    # term on the direct path) gives NaN, not numbers of the wrong grid
+    return fipy.Grid1D(nx=n_cells, dx=np.nan, communicator=fipy.tools.serialComm)
 
 
 @dataclass(frozen=True)
@@ -543,7 +546,10 @@ class CrossStencil:
         set-up's peak.
         """
         n_faces = len(faces.axis)
-        small = np.int32 if max(dim * dim * n_faces, 2 * n_faces * dim) < 2**31 else np.int64
+        # the largest index kept: tensor_index < dim^2 n_faces, term_side < 2 dim n_faces,
+        # term_slope < 4 dim n_cells (a cell's slope has at most 4 entries per axis)
+        largest = max(dim * dim * n_faces, 2 * dim * n_faces, 4 * dim * n_cells)
+        small = np.int32 if largest < 2**31 else np.int64
         fixed_ids = np.fromiter(fixed, dtype=np.int64, count=len(fixed))
         G, fixed_at = _differences(self.sign, faces, closed, fixed_ids, n_cells)
         G.sum_duplicates()  # canonical: one entry per (face, cell), sorted
