@@ -493,6 +493,10 @@ class TransportSystem:
         scipy suite only). Only then is :attr:`mesh` the stack's FiPy grid; the
         direct assembly's variables live on :func:`~cosinter.solver.fields.container_mesh`
         and its geometry is in :attr:`faces` and :attr:`face_mesh`.
+    initial_potential
+        Solve the potential of the initial concentrations (frame 0). A resumed run
+        sets it from its checkpoint instead (at 10^6 cells one LU less); the
+        reference assembly always solves it.
     """
 
     geometry: StackGeometry
@@ -502,6 +506,7 @@ class TransportSystem:
     chemistry: ChemistrySetup = field(default_factory=ChemistrySetup)
     backend: str = "scipy"
     reference_assembly: bool = False
+    initial_potential: bool = True
     # the FiPy mesh of the variables: the stack's grid for the reference assembly, a
     # bare container of n_cells values otherwise (fields.container_mesh)
     mesh: fipy.meshes.mesh.Mesh = field(init=False)
@@ -746,7 +751,7 @@ class TransportSystem:
         # the potential of the initial concentrations (frame 0)
         if self.reference_assembly:
             self.coupled_equation = self._reference_poisson()
-        else:
+        elif self.initial_potential:
             assign(self.phi, self._initial_potential())
         self._phi_old = np.array(self.phi.value)
 

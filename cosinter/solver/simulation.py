@@ -1022,12 +1022,13 @@ class Simulation:
         )
 
     def transport_system(
-        self, solver: str = "scipy", reference_assembly: bool = False
+        self, solver: str = "scipy", reference_assembly: bool = False, resuming: bool = False
     ) -> TransportSystem:
         """The case's system at t = 0 (what :meth:`run` steps; benchmarks reuse it).
 
         ``reference_assembly``: matrices by FiPy's terms (the tested reference of
-        :mod:`cosinter.solver.assembly`).
+        :mod:`cosinter.solver.assembly`). ``resuming``: the state comes from a
+        checkpoint (:func:`restore_system`), so the initial potential is not solved.
         """
         return TransportSystem(
             self.geometry,
@@ -1040,6 +1041,7 @@ class Simulation:
             self.chemistry,
             backend=solver,
             reference_assembly=reference_assembly,
+            initial_potential=not resuming,
         )
 
     def run(
@@ -1085,7 +1087,7 @@ class Simulation:
                 resumed_from=point.frame,
                 already_complete=True,
             )
-        system = self.transport_system(solver)
+        system = self.transport_system(solver, resuming=point is not None)
         start = None
         if point is not None:
             meta, arrays = point.checkpoint.meta, point.checkpoint.arrays

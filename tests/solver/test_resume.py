@@ -29,6 +29,7 @@ from cosinter.cli import main
 from cosinter.errors import CaseError, InputError
 from cosinter.results.checkpoint import CHECKPOINT_NAME, read_checkpoint
 from cosinter.solver import simulation
+from cosinter.solver.equations import TransportSystem
 from cosinter.solver.simulation import Simulation
 
 REPO = Path(__file__).resolve().parents[2]
@@ -369,6 +370,12 @@ def test_potential_resumes_exactly(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         Simulation(case, raw).run(tmp_path / "resumed", progress=False)
     monkeypatch.undo()
     assert json.loads((tmp_path / "resumed" / "run.json").read_text())["status"] == "failed"
+
+    def not_on_resume(self: Any) -> None:
+        raise AssertionError("the checkpoint holds the potential: no initial solve")
+
+    # one LU less at set-up (a large one at 10^6 cells)
+    monkeypatch.setattr(TransportSystem, "_initial_potential", not_on_resume)
     result = Simulation(case, raw).run(tmp_path / "resumed", progress=False, resume=True)
     assert result.resumed_from == 3
     assert_same_outputs(tmp_path / "reference", tmp_path / "resumed")
